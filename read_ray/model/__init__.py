@@ -1,0 +1,1 @@
+"""Model-side helpers: generation, training and execution of generated code."""

@@ -1,0 +1,158 @@
+"""Config: presets load, overrides are strict, validation names every problem, YAML round-trips."""
+
+import pytest
+
+from read_ray.config import (
+    ReadConfig,
+    config_from_dict,
+    load_config,
+    parse_overrides,
+    preset_names,
+    replace,
+    to_yaml,
+    validate,
+)
+
+
+def test_presets_load_and_validate():
+    assert {"default", "tiny"} <= set(preset_names())
+    for name in preset_names():
+        cfg = validate(load_config(name))
+        assert isinstance(cfg, ReadConfig)
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = load_config("default", ["budget.num_rounds=5", "teacher.max_new_tokens_by_capability.code=64"])
+    path = tmp_path / "resolved.yaml"
+    path.write_text(to_yaml(cfg))
+    again = load_config(str(path))
+    assert again == cfg
+    assert again.budget.num_rounds == 5
+    assert again.teacher.max_new_tokens_by_capability["code"] == 64
+
+
+def test_overrides_convert_types():
+    cfg = load_config("default", ["budget.total_tokens=1_000_000", "budget.gen_fraction=0.5",
+                                  "allocation.weight_grid=[0.2, 0.8]", "logging.progress=false",
+                                  "budget.charge_probes=true"])
+    assert cfg.budget.total_tokens == 1_000_000
+    assert cfg.budget.gen_fraction == 0.5
+    assert cfg.allocation.weight_grid == (0.2, 0.8)
+    assert cfg.logging.progress is False and cfg.budget.charge_probes is True
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("budget.total_tokens=abc", "budget.total_tokens: expected int"),
+        ("budget.nosuchkey=1", "unknown config key 'budget.nosuchkey'"),
+        ("nosection.x=1", "unknown config key 'nosection.x'"),
+        ("budget.num_rounds=2.5", "budget.num_rounds: expected int"),
+        ("budget.charge_probes=3", "budget.charge_probes: expected bool"),
+        ("capabilities.names=math", "capabilities.names: expected a list"),
+        ("budget.total_tokens.deeper=1", "unknown config key 'budget.total_tokens.deeper'"),
+    ],
+)
+def test_bad_overrides_name_the_key(override, needle):
+    with pytest.raises(ValueError, match=needle.replace(".", r"\.").replace("(", r"\(")):
+        load_config("default", [override])
+
+
+def test_override_syntax_error():
+    with pytest.raises(ValueError, match="key.sub=value"):
+        parse_overrides(["budget.total_tokens"])
+
+
+def test_unknown_key_in_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("budget:\n  total_tokens: 10\n  bogus: 1\n")
+    with pytest.raises(ValueError, match="budget.bogus"):
+        load_config(str(path))
+
+
+def test_malformed_yaml(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("budget: [unclosed\n")
+    with pytest.raises(ValueError, match="malformed YAML"):
+        load_config(str(path))
+
+
+def test_top_level_not_a_mapping(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="mapping of config sections"):
+        load_config(str(path))
+
+
+def test_unknown_preset_lists_presets():
+    with pytest.raises(ValueError, match="unknown preset 'nope'.*default"):
+        load_config("nope")
+
+
+def test_missing_yaml_path():
+    with pytest.raises(ValueError, match="does not exist"):
+        load_config("/nonexistent/config.yaml")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        (["budget.gen_fraction=1.0"], "budget.gen_fraction: must be strictly between 0 and 1"),
+        (["budget.gen_fraction=0"], "budget.gen_fraction"),
+        (["budget.total_tokens=-5"], "budget.total_tokens: must be > 0"),
+        (["budget.total_tokens=2000"], "less than one teacher completion"),
+        (["budget.num_rounds=0"], "budget.num_rounds: must be >= 1"),
+        (["task.requirement={math: 0, code: 0}"], "no mass"),
+        (["task.requirement={cooking: 1}"], "task.requirement.cooking: unknown capability"),
+        (["task.declared_capability=cooking"], "task.declared_capability"),
+        (["capabilities.names=[math, cooking]", "task.requirement={math: 1}"], "'cooking' has no templates"),
+        (["capabilities.templates_dir=/nonexistent"], "capabilities.templates_dir"),
+        (["bandit.policy=magic"], "bandit.policy"),
+        (["bandit.ensemble_size=1"], "bandit.ensemble_size"),
+        (["teacher.max_batch_size=32", "teacher.max_ongoing_requests=8"], "max_ongoing_requests"),
+        (["teacher.engine=tgi"], "teacher.engine"),
+        (["train.zero_stage=4"], "train.zero_stage"),
+        (["train.precision=fp8"], "train.precision"),
+        (["student.init=model"], "student.model"),
+        (["student.keep_layers=[1, 1]"], "student.keep_layers"),
+        (["resources.train_workers=0"], "resources.train_workers"),
+        (["resources.learner_cpus=-1"], "resources.learner_cpus"),
+        (["logging.backends=[jsonl, splunk]"], "logging.backends"),
+        (["allocation.top_k=9"], "allocation.top_k"),
+        (["allocation.weight_grid=[0.5, 1.5]"], "allocation.weight_grid"),
+        (["run.name=a/b"], "run.name"),
+    ],
+)
+def test_validate_names_the_problem(overrides, needle):
+    cfg = load_config("default", overrides)
+    with pytest.raises(ValueError, match="invalid config") as info:
+        validate(cfg)
+    assert needle in str(info.value)
+
+
+def test_validate_lists_every_problem():
+    cfg = load_config("default", ["budget.gen_fraction=2", "train.zero_stage=9", "bandit.kappa=-1"])
+    with pytest.raises(ValueError) as info:
+        validate(cfg)
+    message = str(info.value)
+    assert "budget.gen_fraction" in message and "train.zero_stage" in message and "bandit.kappa" in message
+
+
+def test_templates_dir_without_a_capability_file(tmp_path):
+    (tmp_path / "math.jsonl").write_text("")
+    cfg = replace(load_config("default"), capabilities={"templates_dir": str(tmp_path)})
+    with pytest.raises(ValueError, match="'reasoning' has no templates"):
+        validate(cfg)
+
+
+def test_config_is_frozen():
+    cfg = load_config("default")
+    with pytest.raises(AttributeError):
+        cfg.budget.total_tokens = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        cfg.task.requirement["math"] = 2.0  # type: ignore[index]
+
+
+def test_from_dict_defaults():
+    cfg = config_from_dict({})
+    assert cfg == ReadConfig()
