@@ -1,0 +1,196 @@
+"""Student update: one Ray Train `TorchTrainer` fit per round, DeepSpeed ZeRO inside each worker.
+
+The driver writes the round's training samples to a JSONL file, and every worker computes the same
+seeded schedule (`fill_training_cap`) so the tokens trained on are exact and never exceed the round's
+training cap; ranks take interleaved slices of it. DeepSpeed detects the accelerator itself (gloo on
+CPU, nccl on GPU); the optimizer is a torch AdamW (no op compile). Rank 0 saves the updated student as an
+HF directory and reports it as the Ray Train checkpoint that the next round and the probe pool load.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from read_ray.config import ResourcesConfig, TrainConfig
+from read_ray.model.training import TrainingSample, collate, fill_training_cap, sft_loss, topk_kd_loss
+
+
+def write_samples(samples: list[TrainingSample], path: str | Path) -> None:
+    with open(path, "w") as f:
+        for s in samples:
+            f.write(json.dumps(asdict(s)) + "\n")
+
+
+def read_samples(path: str | Path) -> list[TrainingSample]:
+    samples = []
+    with open(path) as f:
+        for line_no, line in enumerate(f, 1):
+            try:
+                d = json.loads(line)
+                samples.append(TrainingSample(
+                    d["capability"], tuple(d["prompt_ids"]), tuple(d["completion_ids"]),
+                    None if d["topk_ids"] is None else tuple(map(tuple, d["topk_ids"])),
+                    None if d["topk_logprobs"] is None else tuple(map(tuple, d["topk_logprobs"])),
+                ))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{line_no}: corrupt training sample ({exc})") from None
+    return samples
+
+
+def deepspeed_config(train: TrainConfig, world_size: int) -> dict:
+    """DeepSpeed config from the train section (torch AdamW is passed as the client optimizer)."""
+    config = {
+        "train_micro_batch_size_per_gpu": train.micro_batch_size,
+        "gradient_accumulation_steps": train.grad_accum_steps,
+        "train_batch_size": train.micro_batch_size * train.grad_accum_steps * world_size,
+        "zero_optimization": {"stage": train.zero_stage},
+        "zero_allow_untested_optimizer": True,
+        "gradient_clipping": 1.0,
+        "steps_per_print": 10**9,
+        "wall_clock_breakdown": False,
+    }
+    if train.zero_stage == 3:
+        config["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] = True
+    if train.precision == "bf16":
+        config["bf16"] = {"enabled": True}
+    elif train.precision == "fp16":
+        config["fp16"] = {"enabled": True, "initial_scale_power": 12}
+    return config
+
+
+@dataclass(frozen=True)
+class StudentUpdate:
+    """What one round's fit reports back to the controller."""
+    checkpoint_dir: str                 # HF directory of the updated student
+    tokens_by_capability: dict          # exact prompt + label tokens trained on
+    loss: float                         # mean training loss over steps
+    steps: int
+    seconds: float
+
+
+def train_worker(config: dict) -> None:
+    """Ray Train per-worker function (config comes through `train_loop_config`, never module globals)."""
+    import deepspeed
+    import ray.train
+    import torch
+
+    from read_ray.model.loading import load_causal_lm, load_tokenizer
+
+    torch.set_num_threads(config["threads_per_worker"])
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    train = TrainConfig(**config["train"])
+    samples = [s.truncated(train.max_seq_len) for s in read_samples(config["samples_path"])]
+    order = fill_training_cap([s.num_tokens for s in samples], config["training_cap_tokens"], config["seed"])
+    per_step = train.micro_batch_size * world
+    num_micro_steps = math.ceil(len(order) / per_step)
+    mine = order[rank::world]
+
+    torch.manual_seed(config["seed"])
+    tokenizer = load_tokenizer(config["init_dir"])
+    model = load_causal_lm(config["init_dir"])
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=deepspeed_config(train, world))
+
+    losses = []
+    tokens: dict[str, int] = {}
+    topk = train.kd_top_k if train.loss == "topk_kd" else 0
+    for step in range(num_micro_steps):
+        batch_ids = mine[step * train.micro_batch_size:(step + 1) * train.micro_batch_size]
+        # every rank takes the same number of steps (collectives must match); a rank whose slice ran out
+        # repeats its first sample with zero weight, trained on and charged for nothing
+        weight = 1.0 if batch_ids else 0.0
+        batch_samples = [samples[i] for i in (batch_ids or mine[:1] or order[:1])]
+        batch = {k: v.to(engine.device) for k, v in collate(batch_samples, tokenizer.pad_token_id, topk=topk).items()}
+        logits = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        if topk:
+            loss, _ = topk_kd_loss(logits, batch["labels"], batch["topk_ids"], batch["topk_logprobs"], train.kd_weight)
+        else:
+            loss, _ = sft_loss(logits, batch["labels"])
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"non-finite training loss at micro-step {step} on rank {rank}: lower train.lr "
+                f"(now {train.lr}) or use train.precision=fp32"
+            )
+        engine.backward(loss * weight)
+        engine.step()
+        if batch_ids:
+            losses.append(float(loss))
+            for s in batch_samples:
+                tokens[s.capability] = tokens.get(s.capability, 0) + s.num_tokens
+
+    gathered = [None] * world
+    torch.distributed.all_gather_object(gathered, {"tokens": tokens, "losses": losses})
+    all_tokens: dict[str, int] = {}
+    all_losses: list[float] = []
+    for part in gathered:
+        all_losses += part["losses"]
+        for cap, n in part["tokens"].items():
+            all_tokens[cap] = all_tokens.get(cap, 0) + n
+    metrics = {"tokens_by_capability": all_tokens, "steps": num_micro_steps,
+               "loss": sum(all_losses) / len(all_losses) if all_losses else float("nan")}
+
+    state_dict = engine._zero3_consolidated_16bit_state_dict() if train.zero_stage == 3 else None
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = None
+        if rank == 0:
+            unwrapped = engine.module
+            unwrapped.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            checkpoint = ray.train.Checkpoint.from_directory(tmp)
+        ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def fit_student(
+    samples: list[TrainingSample],
+    *,
+    init_dir: str,
+    training_cap_tokens: int,
+    train: TrainConfig,
+    resources: ResourcesConfig,
+    storage_dir: str,
+    name: str,
+    seed: int,
+    threads_per_worker: int = 1,
+) -> StudentUpdate:
+    """Run one Ray Train fit over `samples`; returns the new student's HF directory and exact token counts."""
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    start = time.perf_counter()
+    storage = Path(storage_dir).resolve()
+    storage.mkdir(parents=True, exist_ok=True)
+    samples_path = storage / f"{name}.samples.jsonl"
+    write_samples(samples, samples_path)
+    use_gpu = resources.train_gpus_per_worker > 0
+    per_worker = {"CPU": resources.train_cpus_per_worker}
+    if use_gpu:
+        per_worker["GPU"] = resources.train_gpus_per_worker
+    trainer = TorchTrainer(
+        train_worker,
+        train_loop_config={
+            "samples_path": str(samples_path), "init_dir": str(init_dir), "seed": seed,
+            "training_cap_tokens": training_cap_tokens, "train": asdict(train),
+            "threads_per_worker": threads_per_worker,
+        },
+        scaling_config=ScalingConfig(num_workers=resources.train_workers, use_gpu=use_gpu,
+                                     resources_per_worker=per_worker),
+        run_config=RunConfig(name=name, storage_path=str(storage),
+                             failure_config=FailureConfig(max_failures=train.max_failures)),
+    )
+    result = trainer.fit()
+    if result.checkpoint is None:
+        raise RuntimeError(f"student update {name!r} finished without a checkpoint; see {storage / name}")
+    metrics = result.metrics
+    os.unlink(samples_path)
+    return StudentUpdate(
+        checkpoint_dir=result.checkpoint.path, tokens_by_capability=dict(metrics["tokens_by_capability"]),
+        loss=float(metrics["loss"]), steps=int(metrics["steps"]), seconds=time.perf_counter() - start,
+    )
