@@ -1,0 +1,62 @@
+"""The bandit learner as a Ray actor: the core policy behind select/update, its state saved each round."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from read_ray.config import ReadConfig
+from read_ray.core.bandit import Context
+from read_ray.core.policies import make_policy
+from read_ray.core.reward import RewardTerms
+
+
+class BanditLearner:
+    """Holds one policy; every method takes and returns plain values (no Ray types)."""
+
+    def __init__(self, cfg: ReadConfig, num_caps: int, seed: int):
+        self.policy = make_policy(cfg.bandit.policy, num_caps=num_caps, seed=seed, allocation=cfg.allocation,
+                                  bandit=cfg.bandit, reward=cfg.reward)
+
+    def select(self, context: Context) -> np.ndarray:
+        return self.policy.select(context)
+
+    def last_scores(self) -> dict:
+        return dict(getattr(self.policy, "last_scores", {}))
+
+    def update(self, context: Context, allocation: np.ndarray, reward: RewardTerms) -> None:
+        self.policy.update(context, allocation, reward)
+
+    def on_dev_checkpoint(self, dev_utility_change: float, cumulative_reward: float) -> None:
+        self.policy.on_dev_checkpoint(dev_utility_change, cumulative_reward)
+
+    def save(self, path: str) -> None:
+        """Write the policy state atomically (torch.save of tensors and plain containers only)."""
+        import torch
+
+        tmp = Path(f"{path}.tmp")
+        torch.save(self.policy.state_dict(), tmp)
+        os.replace(tmp, path)
+
+    def load(self, path: str) -> None:
+        import torch
+
+        try:
+            state = torch.load(path, weights_only=True)
+        except Exception as exc:  # a truncated or foreign file
+            raise ValueError(f"bandit state {path} is missing or corrupt ({exc}); delete the round folder "
+                             f"that holds it to redo that round") from None
+        self.policy.load_state_dict(state)
+
+
+def start_learner(cfg: ReadConfig, num_caps: int, seed: int, state_path: str | None = None):
+    """Start the learner actor with the CPUs the config gives it; restore its state when a path is given."""
+    import ray
+
+    actor = ray.remote(BanditLearner).options(num_cpus=cfg.resources.learner_cpus, max_restarts=0).remote(
+        cfg, num_caps, seed)
+    if state_path is not None:
+        ray.get(actor.load.remote(state_path), timeout=120)
+    return actor

@@ -1,0 +1,51 @@
+"""The learner actor selects what the in-process policy selects, and restores exactly from its saved state."""
+
+import numpy as np
+import pytest
+
+from read_ray.config import load_config, replace
+from read_ray.core.bandit import Context
+from read_ray.core.reward import compute_reward
+from read_ray.runtime.learner import BanditLearner, start_learner
+
+CFG = replace(load_config("tiny"), bandit={"warmup_rounds": 1})
+R = np.array([0, 0, 0.4, 0.6, 0, 0, 0, 0])
+
+
+def drive(learner_call, rounds, start=0, last=(None, None)):
+    picks = []
+    last_w, last_r = last
+    for t in range(start, start + rounds):
+        ctx = Context(tuple(R), (float(t),) * 8, 1 - t / 10, last_w, last_r)
+        w = np.asarray(learner_call("select", ctx))
+        delta = np.random.default_rng(t).normal(size=8) + 5 * w
+        terms = compute_reward(R, delta, 1000)
+        learner_call("update", ctx, w, terms)
+        picks.append(w)
+        last_w, last_r = tuple(w), terms.reward
+    return picks, (last_w, last_r)
+
+
+def test_actor_matches_local_and_resumes(ray_cluster, tmp_path):
+    ray = ray_cluster
+    local = BanditLearner(CFG, 8, seed=3)
+    expected, _ = drive(lambda m, *a: getattr(local, m)(*a), 5)
+
+    actor = start_learner(CFG, 8, seed=3)
+    call = lambda m, *a: ray.get(getattr(actor, m).remote(*a), timeout=60)  # noqa: E731
+    head, last = drive(call, 3)
+    path = str(tmp_path / "bandit.pt")
+    ray.get(actor.save.remote(path), timeout=60)
+    ray.kill(actor)
+
+    resumed = start_learner(CFG, 8, seed=3, state_path=path)
+    call = lambda m, *a: ray.get(getattr(resumed, m).remote(*a), timeout=60)  # noqa: E731
+    tail, _ = drive(call, 2, start=3, last=last)
+    assert all(np.array_equal(a, b) for a, b in zip(expected, head + tail, strict=True))
+
+
+def test_corrupt_state_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bandit.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="missing or corrupt"):
+        BanditLearner(CFG, 8, seed=0).load(str(bad))
