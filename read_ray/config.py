@@ -62,6 +62,15 @@ class TaskConfig:
     """Manual requirement vector r_tau (capability -> weight, normalised); empty = use the fallback."""
     requirement_epsilon: float = 0.05
     """Smoothing mass spread over all capabilities in the fallback vector."""
+    dev_size: int = 50
+    """Items in the task's dev split (dev checkpoints: kappa decay, calibration)."""
+    test_size: int = 200
+    """Items in the task's held-out test split (the reported utility); disjoint from dev."""
+    utility: str = "gold_loglik"
+    """Utility U: gold_loglik (mean per-token log-likelihood of gold answers, smooth) | metric (the task's
+    own metric: exact match, pass@1, multiple-choice accuracy, AST match)."""
+    eval_limit: int = 0
+    """Evaluate at most this many items of a split per checkpoint; 0 = the whole split."""
 
 
 @dataclass(frozen=True)
@@ -457,6 +466,9 @@ def validate(cfg: ReadConfig) -> ReadConfig:
         _check(p, sum(max(w, 0.0) for w in t.requirement.values()) > 0,
                "task.requirement: the vector has no mass; give at least one capability a positive weight")
     _check(p, 0 <= t.requirement_epsilon < 1, "task.requirement_epsilon: must be in [0, 1)")
+    _check(p, t.dev_size >= 1 and t.test_size >= 1, "task.dev_size and task.test_size: must be >= 1")
+    _check(p, t.utility in ("gold_loglik", "metric"), f"task.utility: {t.utility!r} is not one of gold_loglik, metric")
+    _check(p, t.eval_limit >= 0, f"task.eval_limit: must be >= 0, got {t.eval_limit}")
 
     b = cfg.budget
     _check(p, 0 < b.gen_fraction < 1, f"budget.gen_fraction: must be strictly between 0 and 1, got {b.gen_fraction}")

@@ -1,0 +1,277 @@
+"""Batch generation with exact token accounting: the teacher's decoding loop (torch + transformers, no ray).
+
+:func:`generate_batch` renders each prompt with the tokenizer's chat template (``chat=True``), left-pads
+the batch and decodes with its own KV-cached loop over the model's forward pass:
+
+* greedy (``temperature == 0``) or sampled (``temperature > 0``, optional nucleus ``top_p``). Sampling
+  draws from a local ``torch.Generator`` seeded with ``seed``: the same inputs and seed give the same
+  outputs, and torch's global RNG is never touched;
+* a per-prompt ``max_new_tokens``: a row stops at its own limit or at an end-of-sequence token, and
+  finished rows are dropped from the batch (and from the KV cache), so a long request does not make
+  the short ones pay for its length;
+* exact token counts: ``prompt_tokens`` is the templated prompt's length (no padding) and
+  ``completion_tokens`` the number of generated tokens, the end-of-sequence token included when one was
+  generated. The text is decoded with ``skip_special_tokens=True``;
+* optional top-k log-probabilities per completion token (``topk > 0``): the k most likely ids of the
+  model's *unprocessed* next-token distribution (temperature 1, no top-p), for distillation.
+
+Greedy output does not depend on the other prompts of the batch: positions are computed from the
+attention mask (so left padding shifts nothing), padded keys are masked out, and each row's argmax only
+reads its own logits. The only coupling left is floating-point rounding in batched matmuls (~1e-6),
+which could flip an exact near-tie; the tests check batch invariance on the real teacher and tiny models.
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from read_ray.model.loading import apply_chat_template
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+__all__ = ["Completion", "generate_batch", "render_prompts", "eos_token_ids"]
+
+_NUCLEUS_K = 256  # candidates for the top-p fast path (see _next_tokens)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One generated answer with its exact token counts."""
+
+    text: str
+    prompt_tokens: int
+    """Tokens of the prompt as the model saw it (after the chat template), without padding."""
+    completion_tokens: int
+    """Generated tokens, including the end-of-sequence token when one was generated."""
+    topk_logprobs: tuple[tuple[tuple[int, float], ...], ...] | None = None
+    """Per completion token: the top-k ``(token_id, logprob)`` of the unprocessed distribution, if asked."""
+
+
+def render_prompts(
+    tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], *, chat: bool = True
+) -> list[str]:
+    """The texts the model is conditioned on: each prompt as one chat user turn, or unchanged."""
+    return [apply_chat_template(tokenizer, p) if chat else p for p in prompts]
+
+
+def eos_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> frozenset[int]:
+    """End-of-sequence ids: the model's generation config (int or list) plus the tokenizer's eos."""
+    ids: set[int] = set()
+    gen_cfg = getattr(model, "generation_config", None)
+    configured = getattr(gen_cfg, "eos_token_id", None) if gen_cfg is not None else None
+    if configured is None:
+        configured = getattr(model.config, "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured is not None:
+        ids.update(int(i) for i in configured)
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    return frozenset(ids)
+
+
+def _tokenize(tokenizer, texts: list[str], chat: bool) -> list[list[int]]:
+    # A chat-rendered text already holds the template's special tokens.
+    encoded = tokenizer(texts, add_special_tokens=not chat)["input_ids"]
+    out = [list(map(int, ids)) for ids in encoded]
+    for i, ids in enumerate(out):
+        if not ids:
+            raise ValueError(f"prompt {i} is empty after tokenization; nothing to condition on")
+    return out
+
+
+def _as_count(value: object) -> int:
+    if isinstance(value, bool):
+        raise TypeError
+    return operator.index(value)  # ints and numpy integers
+
+
+def _limits(max_new_tokens: int | Sequence[int], n: int) -> list[int]:
+    try:
+        limits = [_as_count(max_new_tokens)] * n
+    except TypeError:
+        if isinstance(max_new_tokens, (str, bytes, bool)):
+            raise TypeError("max_new_tokens must be an int or a sequence of ints") from None
+        limits = list(max_new_tokens)  # type: ignore[arg-type]
+        if len(limits) != n:
+            raise ValueError(f"max_new_tokens has {len(limits)} entries for {n} prompts") from None
+        try:
+            limits = [_as_count(limit) for limit in limits]
+        except TypeError:
+            raise ValueError(f"max_new_tokens entries must be ints, got {limits!r}") from None
+    if any(limit < 0 for limit in limits):
+        raise ValueError(f"max_new_tokens entries must be >= 0, got {limits!r}")
+    return limits
+
+
+def _next_tokens(
+    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
+) -> torch.Tensor:
+    """One token per row from float32 logits [rows, vocab]."""
+    if temperature == 0.0:
+        return torch.argmax(logits, dim=-1)
+    probs = torch.softmax(logits / temperature, dim=-1)
+    if top_p >= 1.0:
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    # Nucleus: keep the most likely tokens while the mass strictly before them is < top_p (the top token
+    # always survives). Exact fast path: when the top _NUCLEUS_K tokens of every row already hold top_p of
+    # the mass, no token outside them can be kept, so a top-k replaces the full sort of the vocabulary.
+    k = min(_NUCLEUS_K, probs.shape[-1])
+    values, order = torch.topk(probs, k, dim=-1)
+    if k < probs.shape[-1] and not bool((values.sum(dim=-1) >= top_p).all()):
+        values, order = torch.sort(probs, dim=-1, descending=True)
+    before = torch.cumsum(values, dim=-1) - values
+    values = values.masked_fill(before >= top_p, 0.0)
+    choice = torch.multinomial(values, 1, generator=generator)
+    return order.gather(-1, choice).squeeze(-1)
+
+
+def _forward_params(model) -> frozenset[str]:
+    try:
+        return frozenset(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):
+        return frozenset()
+
+
+def _cache_of(out):
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else getattr(out, "past_key_values", None)
+
+
+def _select_rows(cache, keep: torch.Tensor) -> bool:
+    """Keep only rows ``keep`` of a KV cache in place; False if this cache type cannot do it."""
+    select = getattr(cache, "batch_select_indices", None)
+    if select is None:
+        return False
+    try:
+        select(keep)
+    except (NotImplementedError, AttributeError, TypeError):
+        return False
+    return True
+
+
+@torch.no_grad()
+def generate_batch(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int | Sequence[int],
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    chat: bool = True,
+    topk: int = 0,
+) -> list[Completion]:
+    """Generate one completion per prompt, in prompt order (see the module docstring).
+
+    ``max_new_tokens`` is one limit for all prompts or one per prompt (0 gives an empty completion).
+    ``temperature == 0`` is greedy decoding (``top_p`` and ``seed`` are then unused).
+    """
+    if isinstance(prompts, str):
+        raise TypeError("prompts must be a sequence of strings, not a single string")
+    prompts = list(prompts)
+    n = len(prompts)
+    limits = _limits(max_new_tokens, n)
+    if not (temperature >= 0.0) or temperature != temperature:
+        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    if isinstance(topk, bool) or not isinstance(topk, int) or topk < 0:
+        raise ValueError(f"topk must be an int >= 0, got {topk!r}")
+    if n == 0:
+        return []
+
+    ids = _tokenize(tokenizer, render_prompts(tokenizer, prompts, chat=chat), chat)
+    prompt_lens = [len(x) for x in ids]
+    generated: list[list[int]] = [[] for _ in range(n)]
+    top: list[list[tuple[tuple[int, float], ...]]] = [[] for _ in range(n)]
+    active = [i for i in range(n) if limits[i] > 0]
+    if active:
+        _decode(model, tokenizer, ids, limits, active, generated, top, temperature, top_p, seed, topk)
+
+    out = []
+    for i in range(n):
+        text = tokenizer.decode(generated[i], skip_special_tokens=True) if generated[i] else ""
+        out.append(
+            Completion(
+                text=text,
+                prompt_tokens=prompt_lens[i],
+                completion_tokens=len(generated[i]),
+                topk_logprobs=tuple(top[i]) if topk > 0 else None,
+            )
+        )
+    return out
+
+
+def _decode(model, tokenizer, ids, limits, active, generated, top, temperature, top_p, seed, topk) -> None:
+    device = model.device
+    eos = eos_token_ids(model, tokenizer)
+    pad = tokenizer.pad_token_id
+    if pad is None:
+        pad = min(eos) if eos else 0
+    width = max(len(ids[i]) for i in active)
+    input_ids = torch.full((len(active), width), int(pad), dtype=torch.long)
+    mask = torch.zeros((len(active), width), dtype=torch.long)
+    for row, i in enumerate(active):
+        input_ids[row, width - len(ids[i]) :] = torch.tensor(ids[i], dtype=torch.long)
+        mask[row, width - len(ids[i]) :] = 1
+    input_ids, mask = input_ids.to(device), mask.to(device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    generator = None
+    if temperature > 0.0:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(int(seed))
+    eos_tensor = torch.tensor(sorted(eos), dtype=torch.long, device=device) if eos else None
+
+    rows = list(active)  # original index of each batch row; -1 once finished (when rows cannot be dropped)
+    params = _forward_params(model)
+    cache_kw = "cache" if "cache" in params else "past_key_values"  # transformers >= 5.2x renamed it
+    extra = {"logits_to_keep": 1} if "logits_to_keep" in params else {}  # no [batch, len, vocab] prefill
+    out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, **extra)
+    cache = _cache_of(out)
+    next_pos = positions[:, -1:] + 1
+    step = 0
+    while True:
+        logits = out.logits[:, -1, :].float()
+        token = _next_tokens(logits, temperature, top_p, generator)
+        if topk > 0:
+            k = min(topk, logits.shape[-1])
+            values, indices = torch.topk(torch.log_softmax(logits, dim=-1), k, dim=-1)
+            values, indices = values.tolist(), indices.tolist()
+        token_list = token.tolist()
+        is_eos = torch.isin(token, eos_tensor).tolist() if eos_tensor is not None else [False] * len(rows)
+        step += 1
+        for row, i in enumerate(rows):
+            if i < 0:
+                continue
+            generated[i].append(int(token_list[row]))
+            if topk > 0:
+                top[i].append(tuple(zip(indices[row], values[row], strict=True)))
+            if is_eos[row] or step >= limits[i]:
+                rows[row] = -1
+        if all(i < 0 for i in rows):
+            return
+        if any(i < 0 for i in rows):
+            keep = [row for row, i in enumerate(rows) if i >= 0]
+            keep_t = torch.tensor(keep, dtype=torch.long, device=device)
+            if _select_rows(cache, keep_t):  # else keep computing finished rows and discard their tokens
+                rows = [rows[row] for row in keep]
+                token, mask, next_pos = token[keep_t], mask[keep_t], next_pos[keep_t]
+        mask = torch.cat([mask, torch.ones((mask.shape[0], 1), dtype=mask.dtype, device=device)], dim=1)
+        out = model(
+            input_ids=token[:, None],
+            attention_mask=mask,
+            position_ids=next_pos,
+            use_cache=True,
+            **{cache_kw: cache},
+        )
+        cache = _cache_of(out)
+        next_pos = next_pos + 1
