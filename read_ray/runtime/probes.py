@@ -1,0 +1,90 @@
+"""The probe pool: N Ray actors that load a student checkpoint and each score a shard of the probe suite.
+
+Items are dealt round-robin to the actors (so every shard mixes capabilities and long items spread
+out); the driver gathers per-item scores and aggregates them into one report (per-capability mean with a
+bootstrap CI, tokens, seconds). A restarted actor rebuilds its shard from the constructor arguments.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+from read_ray.config import ReadConfig
+from read_ray.model.probes import CapabilityScores, ProbeItem, aggregate_scores
+
+
+class ProbeEvaluator:
+    """Scores its shard of items under whichever checkpoint it is given (plain values in and out)."""
+
+    def __init__(self, items: Sequence[ProbeItem], scorer: str, num_threads: int = 1):
+        self.items, self.scorer, self.num_threads = list(items), scorer, num_threads
+        self._loaded: tuple[str, object, object] | None = None
+
+    def _model(self, checkpoint_dir: str):
+        if self._loaded is None or self._loaded[0] != checkpoint_dir:
+            import torch
+
+            from read_ray.model.loading import load_causal_lm, load_tokenizer
+
+            model = load_causal_lm(checkpoint_dir, num_threads=self.num_threads)
+            if torch.cuda.is_available():
+                model = model.to("cuda")
+            self._loaded = (checkpoint_dir, model, load_tokenizer(checkpoint_dir))
+        return self._loaded[1], self._loaded[2]
+
+    def score(self, checkpoint_dir: str) -> tuple[dict[str, float], int, float]:
+        """(item_id -> score, tokens processed, seconds)."""
+        from read_ray.model.probes import probe_generate_fn, score_items_and_tokens
+
+        start = time.perf_counter()
+        if not self.items:
+            return {}, 0, 0.0
+        model, tokenizer = self._model(checkpoint_dir)
+        generate_fn = probe_generate_fn(model, tokenizer, self.items) if self.scorer == "accuracy" else None
+        scores, tokens = score_items_and_tokens(model, tokenizer, self.items, scorer=self.scorer,
+                                                generate_fn=generate_fn)
+        return {i.item_id: s for i, s in zip(self.items, scores, strict=True)}, tokens, time.perf_counter() - start
+
+
+class ProbePool:
+    """A named group of probe actors; `async_evaluate` returns object refs, `evaluate` waits and aggregates."""
+
+    def __init__(self, cfg: ReadConfig, suite: Mapping[str, Sequence[ProbeItem]], *, scorer: str | None = None):
+        import ray
+
+        self.suite, self.cfg = suite, cfg
+        self.scorer = scorer or cfg.probes.scorer
+        items = [item for cap in suite for item in suite[cap]]
+        num_actors = max(1, min(cfg.probes.num_actors, len(items)))
+        options = {"num_cpus": cfg.resources.probe_cpus_per_actor, "max_restarts": 2, "max_task_retries": 2}
+        if cfg.resources.probe_gpus_per_actor:
+            options["num_gpus"] = cfg.resources.probe_gpus_per_actor
+        self.actors = [
+            ray.remote(ProbeEvaluator).options(**options).remote(items[k::num_actors], self.scorer)
+            for k in range(num_actors)
+        ]
+
+    def async_evaluate(self, checkpoint_dir: str) -> list:
+        return [actor.score.remote(checkpoint_dir) for actor in self.actors]
+
+    def evaluate(self, checkpoint_dir: str, *, seed: int = 0, timeout_s: float = 3600) -> tuple[CapabilityScores, float]:
+        """The capability profile of a checkpoint, and the wall-clock seconds it took."""
+        import ray
+
+        start = time.perf_counter()
+        parts = ray.get(self.async_evaluate(checkpoint_dir), timeout=timeout_s)
+        scores: dict[str, float] = {}
+        tokens = 0
+        for part_scores, part_tokens, _ in parts:
+            scores.update(part_scores)
+            tokens += part_tokens
+        report = aggregate_scores(self.suite, scores, tokens, bootstrap_samples=self.cfg.probes.bootstrap_samples,
+                                  seed=seed)
+        return report, time.perf_counter() - start
+
+    def shutdown(self) -> None:
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor)
