@@ -1,7 +1,12 @@
 """`read-ray` console script.
 
+    read-ray run [--config PRESET_OR_PATH] [--force] [key.sub=value ...]
+    read-ray report RUN_DIR
     read-ray config show [--config PRESET_OR_PATH] [key.sub=value ...]
     read-ray simulate [--config ...] [--policies read,uniform,...] [--seeds N] [--rounds T] [--json]
+    read-ray data show --capability CAP [--n 5]
+    read-ray data check [--json]
+    read-ray profile --model teacher|student|PATH [--json]
 
 Bad input exits with status 2 and one message naming the cause. Heavy modules are imported only by the
 subcommand that needs them.
@@ -53,6 +58,75 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from read_ray.runtime.cluster import connect
+
+    cfg = _load(args)
+    with connect(cfg):
+        from read_ray.report import write_report
+        from read_ray.runtime.controller import run_distillation
+
+        run = run_distillation(cfg, force=args.force)
+    print(write_report(run.root))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from read_ray.report import write_report
+
+    print(write_report(args.run_dir))
+    return 0
+
+
+def cmd_data_show(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from read_ray.model.pools import pools_for_config
+
+    cfg = _load(args)
+    if args.capability not in cfg.capabilities.names:
+        raise ValueError(f"--capability: {args.capability!r} is not one of {', '.join(cfg.capabilities.names)}")
+    pool = pools_for_config(cfg, [args.capability])[args.capability]
+    drawn = pool.draw(args.n, progress_frac=args.progress, rng=np.random.default_rng(args.seed))
+    for p in drawn.prompts:
+        factors = ", ".join(f"{k}={v:g}" for k, v in p.factors)
+        print(f"--- {p.source_id} | {pool.scale.tier(p)} (difficulty {pool.scale.score(p):.2f}; {factors})")
+        print(p.text)
+    return 0
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from read_ray.model.inventory import data_check
+
+    report = data_check(_load(args))
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{'capability':<18} {'distinct':>8} {'sources':>7} {'probes':>6} {'overlap (unfiltered)':>22} {'after filter':>12}")
+    for cap, row in report["capabilities"].items():
+        raw = row["overlap_unfiltered"]
+        print(f"{cap:<18} {row['distinct_prompts']:>8} {row['sources']:>7} {row['probe_items']:>6} "
+              f"{raw['exact']:>6} exact {raw['ngram']:>4} ngram {row['overlap_after_filter']:>12}")
+    print(f"\n{'task':<14} {'dev':>5} {'test':>5} {'metric':>12}")
+    for name, row in report["tasks"].items():
+        print(f"{name:<14} {row['dev']:>5} {row['test']:>5} {row['metric']:>12}")
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from read_ray.model.inventory import profile_model
+
+    result = profile_model(_load(args), args.model)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{args.model} ({result['path']}), scorer {result['scorer']}")
+    for cap, value in result["raw"].items():
+        lo, hi = result["ci"][cap]
+        print(f"{cap:<18} {value:>8.3f}  95% CI [{lo:.3f}, {hi:.3f}]  n={result['n'][cap]}")
+    return 0
+
+
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="default", help="preset name (default, tiny, ...) or a YAML path")
     p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
@@ -74,6 +148,34 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--rounds", type=int, default=20, help="decision rounds (budget.num_rounds), METHOD.md default 20")
     simulate.add_argument("--json", action="store_true", help="print the full result as JSON")
     simulate.set_defaults(func=cmd_simulate)
+
+    run = sub.add_parser("run", help="run (or resume) a distillation; uses RAY_ADDRESS if set, else a local Ray")
+    _add_config_args(run)
+    run.add_argument("--force", action="store_true", help="continue a run directory made with another config")
+    run.set_defaults(func=cmd_run)
+
+    report = sub.add_parser("report", help="write report.md and plots for a run directory")
+    report.add_argument("run_dir")
+    report.set_defaults(func=cmd_report)
+
+    data = sub.add_parser("data", help="inspect prompt pools, probes and tasks").add_subparsers(dest="action", required=True)
+    show = data.add_parser("show", help="sample prompts of one capability with their difficulty")
+    _add_config_args(show)
+    show.add_argument("--capability", required=True)
+    show.add_argument("--n", type=int, default=5)
+    show.add_argument("--progress", type=float, default=0.5, help="budget progress for the curriculum (0..1)")
+    show.add_argument("--seed", type=int, default=0)
+    show.set_defaults(func=cmd_data_show)
+    check = data.add_parser("check", help="pool sizes, probe/eval sizes and overlaps")
+    _add_config_args(check)
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=cmd_data_check)
+
+    profile = sub.add_parser("profile", help="per-capability probe scores of a model")
+    _add_config_args(profile)
+    profile.add_argument("--model", default="teacher", help="teacher | student | an HF directory")
+    profile.add_argument("--json", action="store_true")
+    profile.set_defaults(func=cmd_profile)
     return parser
 
 

@@ -50,6 +50,8 @@ class CapabilitiesConfig:
     """Capabilities the budget is split over; each needs templates and probes."""
     templates_dir: str = ""
     """Folder with one `<capability>.jsonl` template file per capability; "" = the bundled templates."""
+    long_context_max_words: int = 2000
+    """Longest synthetic document (words) in the long_context generation pool."""
 
 
 @dataclass(frozen=True)
@@ -445,6 +447,7 @@ def validate(cfg: ReadConfig) -> ReadConfig:
     _check(p, cfg.run.seed >= 0, f"run.seed: must be >= 0, got {cfg.run.seed}")
     _check(p, len(names) > 0, "capabilities.names: list at least one capability")
     _check(p, len(set(names)) == len(names), f"capabilities.names: duplicates in {list(names)}")
+    _check(p, cfg.capabilities.long_context_max_words >= 50, "capabilities.long_context_max_words: must be >= 50")
     templates_dir = Path(cfg.capabilities.templates_dir) if cfg.capabilities.templates_dir else None
     if templates_dir is not None and not templates_dir.is_dir():
         p.append(f"capabilities.templates_dir: folder {templates_dir} does not exist")

@@ -175,14 +175,16 @@ def _zip_longest(groups) -> list[list[Prompt]]:
     return [[g[i] for g in groups if i < len(g)] for i in range(longest)]
 
 
-def within_cap(prompt_tokens: Sequence[int], max_new_tokens: Sequence[int], cap_tokens: int) -> int:
-    """How many leading prompts fit the cap in the worst case (every completion hits its maximum)."""
-    spent = 0
+def select_within_cap(prompt_tokens: Sequence[int], max_new_tokens: Sequence[int], cap_tokens: int) -> list[int]:
+    """Indices of prompts to send, in order, skipping any whose worst case (every completion hitting its
+    maximum) no longer fits the cap: what is kept can never overspend, and one long prompt does not
+    starve the shorter ones after it."""
+    kept, spent = [], 0
     for i, (p, m) in enumerate(zip(prompt_tokens, max_new_tokens, strict=True)):
-        if spent + p + m > cap_tokens:
-            return i
-        spent += p + m
-    return len(prompt_tokens)
+        if spent + p + m <= cap_tokens:
+            kept.append(i)
+            spent += p + m
+    return kept
 
 
 @dataclass(frozen=True)

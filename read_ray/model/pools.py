@@ -109,3 +109,11 @@ def count_distinct_prompts(
                 seeds.append(value)
     texts = {sources[i % len(sources)].fill(s).text for i, s in enumerate(seeds)}
     return len(texts)
+
+
+def pools_for_config(cfg, capabilities: Sequence[str] | None = None) -> dict[str, CapabilityPool]:
+    """The generation pools a `ReadConfig` describes (all its capabilities unless named)."""
+    return build_generation_pools(
+        tuple(capabilities or cfg.capabilities.names), templates_dir=cfg.capabilities.templates_dir or None,
+        long_context_max_words=cfg.capabilities.long_context_max_words,
+    )

@@ -781,11 +781,13 @@ def evaluate_task(
     limit: int | None = None,
     max_new_tokens: int = 256,
     batch_size: int = 8,
+    with_metric: bool = True,
 ) -> TaskScore:
     """The card's metric and the gold answers' log-likelihood on ``split`` ("dev" or "test").
 
     Prompts get the tokenizer's chat template. exact_match / pass_at_1 / ast_match: greedy generation;
-    mc_loglik: the choice with the highest mean per-token log-likelihood is the prediction.
+    mc_loglik: the choice with the highest mean per-token log-likelihood is the prediction. With
+    ``with_metric=False`` only ``gold_loglik`` is computed (no generation; ``value`` is nan).
     """
     if split not in ("dev", "test"):
         raise ValueError(f"split must be 'dev' or 'test', got {split!r}")
@@ -801,7 +803,9 @@ def evaluate_task(
         gold_ll = mean_token_logliks(
             model, tokenizer, templated, [i.gold for i in items], batch_size=batch_size
         )
-        if card.metric == "mc_loglik":
+        if not with_metric:
+            correct = [math.nan]
+        elif card.metric == "mc_loglik":
             scores = mc_choice_scores(
                 model, tokenizer, templated, [i.choices for i in items], batch_size=batch_size
             )

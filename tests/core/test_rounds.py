@@ -18,9 +18,9 @@ from read_ray.core.rounds import (
     context,
     initial_state,
     plan_round,
+    select_within_cap,
     settle_round,
     split_count,
-    within_cap,
 )
 from read_ray.core.simulator import bundled_pools
 from read_ray.core.templates import LeakageFilter
@@ -140,7 +140,8 @@ def test_split_count_is_exact(total, weights):
     assert np.all(np.abs(counts - w * total) < 1 + 1e-9)
 
 
-def test_within_cap_worst_case():
-    assert within_cap([10, 10, 10], [20, 20, 20], 60) == 2
-    assert within_cap([10], [20], 29) == 0
-    assert within_cap([], [], 5) == 0
+def test_select_within_cap_worst_case():
+    assert select_within_cap([10, 10, 10], [20, 20, 20], 60) == [0, 1]
+    assert select_within_cap([10], [20], 29) == []
+    assert select_within_cap([], [], 5) == []
+    assert select_within_cap([500, 10, 10], [20, 20, 20], 100) == [1, 2]   # a long prompt does not starve the rest

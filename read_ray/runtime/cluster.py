@@ -1,0 +1,78 @@
+"""Connecting to Ray, and checking that the cluster can hold every role before anything starts.
+
+`connect(cfg)` joins the cluster at RAY_ADDRESS when it is set (`ray job submit` sets it), else starts a
+local Ray with the settings that avoid silent hangs on small machines (PLATFORM.md): loopback only, no
+dashboard, no telemetry, a bounded object store. A role that cannot be placed would make Serve or Train
+wait forever, so `check_resources` turns that into an error naming the role and the missing resource.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from read_ray.config import ReadConfig
+
+LOCAL_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_AUTH_MODE": "disabled",
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def resource_plan(cfg: ReadConfig) -> dict[str, dict[str, float]]:
+    """CPUs and GPUs each role asks for (totals over its replicas, actors or workers)."""
+    r, t = cfg.resources, cfg.teacher
+    return {
+        "teacher": {"count": t.replicas, "CPU": t.replicas * r.teacher_cpus_per_replica,
+                    "GPU": t.replicas * r.teacher_gpus_per_replica},
+        "probes": {"count": cfg.probes.num_actors, "CPU": cfg.probes.num_actors * r.probe_cpus_per_actor,
+                   "GPU": cfg.probes.num_actors * r.probe_gpus_per_actor},
+        "learner": {"count": 1, "CPU": r.learner_cpus, "GPU": 0.0},
+        "train": {"count": r.train_workers, "CPU": r.train_workers * r.train_cpus_per_worker,
+                  "GPU": r.train_workers * r.train_gpus_per_worker},
+    }
+
+
+def check_resources(cfg: ReadConfig, available: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Raise ValueError when the roles (all alive at once) need more than the cluster has."""
+    plan = resource_plan(cfg)
+    for kind in ("CPU", "GPU"):
+        need = sum(role[kind] for role in plan.values())
+        have = float(available.get(kind, 0.0))
+        if need > have + 1e-9:
+            roles = ", ".join(f"{name} {role[kind]:g}" for name, role in plan.items() if role[kind])
+            raise ValueError(
+                f"the config needs {need:g} {kind} at once ({roles}) but the cluster has {have:g}: lower "
+                f"resources.* (e.g. resources.train_cpus_per_worker) or add nodes; otherwise Ray would wait forever"
+            )
+    return plan
+
+
+@contextlib.contextmanager
+def connect(cfg: ReadConfig, *, num_cpus: int | None = None) -> Iterator[dict[str, float]]:
+    """Join RAY_ADDRESS or start a local Ray; check resources; shut down only a Ray this call started."""
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        if os.environ.get("RAY_ADDRESS"):
+            ray.init(log_to_driver=True)
+        else:
+            for key, value in LOCAL_ENV.items():
+                os.environ.setdefault(key, value)
+            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
+                     object_store_memory=512 * 2**20, log_to_driver=False)
+        started = True
+    try:
+        available = ray.cluster_resources()
+        check_resources(cfg, available)
+        yield available
+    finally:
+        if started:
+            ray.shutdown()

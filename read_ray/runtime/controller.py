@@ -1,0 +1,255 @@
+"""The controller: ReAD's round loop on Ray, with the run directory and resume.
+
+`run_distillation` reads like DESIGN.md's round: every stage and every synchronisation point (`ray.get`,
+`.result()`) is visible in the loop; the stages themselves (`generate_supervision`, the student fit, the
+probe pool) are adapters that only move data and place work. Decisions live in `read_ray.core`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from read_ray.config import ReadConfig
+from read_ray.core.budget import Ledger, RoundBudget, plan_round_budget
+from read_ray.core.requirements import requirement_for_card
+from read_ray.core.rounds import (
+    GenerationSummary,
+    ProbeSummary,
+    RoundPlan,
+    RoundState,
+    TrainingSummary,
+    can_afford_round,
+    context,
+    initial_state,
+    plan_round,
+    select_within_cap,
+    settle_round,
+)
+from read_ray.core.templates import LeakageFilter
+from read_ray.runtime.rundir import RunDirectory, atomic_write
+
+
+@dataclass
+class Setup:
+    """Everything the loop needs that does not change between rounds (built once, or reloaded on resume)."""
+    cfg: ReadConfig
+    run: RunDirectory
+    caps: tuple[str, ...]
+    requirement: np.ndarray
+    round_budget: RoundBudget
+    max_new_tokens: dict
+    pools: dict
+    leakage: LeakageFilter
+    suite: dict
+    normaliser: object
+    card: object
+    student_init: str
+    teacher_tokenizer: object
+    dev_utility_0: float
+
+
+def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | None = None,
+                     log=print) -> RunDirectory:
+    """Run (or resume) a distillation in cfg.run.runs_dir/cfg.run.name; Ray must be initialised.
+
+    `max_rounds` stops after that many rounds in this call (the run resumes later where it stopped).
+    """
+    import ray
+
+    from read_ray.runtime.learner import start_learner
+    from read_ray.runtime.student import fit_student
+    from read_ray.runtime.teacher import start_teacher, stop_teacher
+
+    run = RunDirectory.open(cfg, force=force)
+    teacher = start_teacher(cfg)
+    setup, probes = prepare(cfg, run, teacher, log)
+    state = run.latest_state() or initial_state(
+        Ledger(cfg.budget.total_tokens, charge_probes=cfg.budget.charge_probes),
+        np.zeros(len(setup.caps)), checkpoint=setup.student_init)
+    bandit_path = run.round_dir(state.rounds_done - 1) / "bandit.pt" if state.rounds_done else None
+    learner = start_learner(cfg, len(setup.caps), cfg.run.seed, str(bandit_path) if bandit_path else None)
+    log(f"run {run.root}: resuming after round {state.rounds_done}" if state.rounds_done else f"run {run.root}: start")
+    rounds_this_call = 0
+    while can_afford_round(state, setup.round_budget) and rounds_this_call != max_rounds:
+        t0 = time.perf_counter()
+        ctx = context(state, setup.requirement)
+        allocation = ray.get(learner.select.remote(ctx), timeout=600)
+        plan = plan_round(state, allocation, capabilities=setup.caps, pools=setup.pools, leakage=setup.leakage,
+                          round_budget=setup.round_budget, max_new_tokens=setup.max_new_tokens, seed=cfg.run.seed)
+        t_bandit = time.perf_counter() - t0
+        generation, samples, batch_rows = generate_supervision(teacher, plan, setup, cfg.run.seed)
+        update = fit_student(samples, init_dir=state.checkpoint, training_cap_tokens=plan.training_cap_tokens,
+                             train=cfg.train, resources=cfg.resources, storage_dir=str(run.root / "train"),
+                             name=f"round_{plan.round_index:04d}", seed=cfg.run.seed + plan.round_index)
+        scores, probe_s = probes.evaluate(update.checkpoint_dir, seed=cfg.run.seed)
+        probe = ProbeSummary(tuple(setup.normaliser(scores.raw)[c] for c in setup.caps),
+                             tuple(setup.normaliser.ci(scores.ci)[c] for c in setup.caps), scores.probe_tokens, probe_s)
+        training = TrainingSummary(update.tokens_by_capability, update.loss, update.checkpoint_dir, update.seconds)
+        state, record = settle_round(state, plan, generation, training, probe, requirement=setup.requirement,
+                                     beta=cfg.reward.beta, spill_top_k=cfg.reward.spill_top_k,
+                                     lambda_per_1k_tokens=cfg.reward.lambda_per_1k_tokens)
+        t1 = time.perf_counter()
+        ray.get(learner.update.remote(ctx, allocation, record.reward), timeout=600)
+        dev = dev_checkpoint(cfg, setup, state, learner, update.checkpoint_dir)
+        t_bandit += time.perf_counter() - t1
+        commit(run, setup, state, plan, record, batch_rows, scores, dev, learner, update.checkpoint_dir,
+               t_bandit, time.perf_counter() - t0)
+        state = run.latest_state()
+        rounds_this_call += 1
+        log(round_line(record, setup.caps, state, dev))
+    probes.shutdown()
+    stop_teacher()
+    return run
+
+
+def prepare(cfg: ReadConfig, run: RunDirectory, teacher, log):
+    """Teacher and student models, task card, pools, probe suite with cached references, normaliser;
+    returns the Setup and the probe pool (started once, used for round 0 and every round)."""
+    from read_ray.model.inventory import probe_references_dir, reference_id
+    from read_ray.model.loading import build_pruned_student, load_tokenizer, resolve_model_dir
+    from read_ray.model.pools import pools_for_config
+    from read_ray.model.probes import (
+        Normaliser,
+        attach_references,
+        build_probe_suite,
+        fit_normaliser,
+        probe_prompts,
+    )
+    from read_ray.model.tasks import all_eval_prompts, load_task
+    from read_ray.runtime.probes import ProbePool
+
+    caps = cfg.capabilities.names
+    teacher_dir = resolve_model_dir(cfg.teacher.model)
+    card = load_task(cfg.task.name, dev_size=cfg.task.dev_size, test_size=cfg.task.test_size, seed=cfg.run.seed)
+    manual = dict(cfg.task.requirement) or dict(card.requirement) or None
+    requirement = requirement_for_card(caps, manual=manual, declared=cfg.task.declared_capability,
+                                       epsilon=cfg.task.requirement_epsilon)
+    student_init = str(run.root / "student_init")
+    if cfg.student.init == "prune" and not (Path(student_init) / "config.json").is_file():
+        build_pruned_student(teacher_dir, cfg.student.keep_layers, student_init)
+    elif cfg.student.init == "model":
+        student_init = resolve_model_dir(cfg.student.model)
+    suite = build_probe_suite(caps, items_per_capability=cfg.probes.items_per_capability, seed=cfg.run.seed)
+    suite = attach_references(suite, lambda prompts: teacher_texts(teacher, prompts, cfg), probe_references_dir(),
+                              teacher_id=reference_id(cfg))
+    pool = ProbePool(cfg, suite)
+    norm_path = run.root / "normaliser.json"
+    if norm_path.is_file():
+        normaliser = Normaliser.from_dict(json.loads(norm_path.read_text()))
+        dev0 = json.loads(norm_path.read_text())["dev_utility_0"]
+    else:
+        log("round 0: probing the initial student and the teacher to fix the score scale")
+        student0, _ = pool.evaluate(student_init, seed=cfg.run.seed)
+        teacher0, _ = pool.evaluate(teacher_dir, seed=cfg.run.seed)
+        normaliser = fit_normaliser(student0, teacher0)
+        dev0 = task_utility(cfg, card, student_init, "dev")
+        atomic_write(norm_path, json.dumps({**normaliser.to_dict(), "dev_utility_0": dev0,
+                                            "student0": student0.to_dict(), "teacher": teacher0.to_dict()}, indent=1))
+    leakage = LeakageFilter([*probe_prompts(suite), *all_eval_prompts(card)])
+    pools = pools_for_config(cfg)
+    max_new = {c: cfg.teacher.max_new_tokens_by_capability.get(c, cfg.teacher.max_new_tokens) for c in caps}
+    round_budget = plan_round_budget(cfg.budget.total_tokens, cfg.budget.num_rounds, cfg.budget.gen_fraction)
+    return Setup(cfg, run, caps, requirement, round_budget, max_new, pools, leakage, suite, normaliser, card,
+                 student_init, load_tokenizer(teacher_dir), dev0), pool
+
+
+def teacher_texts(teacher, prompts: list[str], cfg: ReadConfig) -> list[str]:
+    responses = [teacher.generate.remote(p, cfg.teacher.max_new_tokens, seed=i) for i, p in enumerate(prompts)]
+    return [r.result(timeout_s=3600)["text"] for r in responses]
+
+
+def generate_supervision(teacher, plan: RoundPlan, setup: Setup, seed: int):
+    """Send the plan's prompts that fit the generation cap (worst case) to the teacher; exact token counts."""
+    from read_ray.model.loading import apply_chat_template
+    from read_ray.model.training import make_sample
+
+    start = time.perf_counter()
+    prompts = [p.text for p in plan.prompts]
+    prompt_tokens = teacher.count_prompt_tokens.remote(prompts).result(timeout_s=600)
+    caps_tokens = [plan.max_new_tokens[p.capability] for p in plan.prompts]
+    kept = [plan.prompts[i] for i in select_within_cap(prompt_tokens, caps_tokens, plan.generation_cap_tokens)]
+    responses = [teacher.generate.remote(p.text, plan.max_new_tokens[p.capability],
+                                         seed=seed * 1_000_003 + plan.round_index * 10_007 + i)
+                 for i, p in enumerate(kept)]
+    completions = [r.result(timeout_s=3600) for r in responses]            # synchronisation point
+    counts = {c: 0 for c in plan.prompts_per_capability}
+    ptoks, ctoks = dict(counts), dict(counts)
+    samples, rows = [], []
+    for prompt, c in zip(kept, completions, strict=True):
+        cap = prompt.capability
+        counts[cap] += 1
+        ptoks[cap] += c["prompt_tokens"]
+        ctoks[cap] += c["completion_tokens"]
+        rows.append({"capability": cap, "source_id": prompt.source_id, "prompt": prompt.text, "completion": c["text"],
+                     "prompt_tokens": c["prompt_tokens"], "completion_tokens": c["completion_tokens"]})
+        if c["text"] and c["completion_tokens"]:    # an empty completion is paid for but not trained on
+            samples.append(make_sample(setup.teacher_tokenizer, apply_chat_template(setup.teacher_tokenizer, prompt.text),
+                                       c["text"], cap, topk=c.get("topk_logprobs")))
+    summary = GenerationSummary(counts, ptoks, ctoks, time.perf_counter() - start)
+    return summary, samples, rows
+
+
+def task_utility(cfg: ReadConfig, card, checkpoint_dir: str, split: str) -> float:
+    """Downstream utility of a checkpoint on a task split (Ray task on the probe resources)."""
+    import ray
+
+    @ray.remote(num_cpus=cfg.resources.probe_cpus_per_actor, num_gpus=cfg.resources.probe_gpus_per_actor)
+    def _evaluate(checkpoint: str) -> dict:
+        from read_ray.model.loading import load_causal_lm, load_tokenizer
+        from read_ray.model.tasks import evaluate_task
+
+        model, tokenizer = load_causal_lm(checkpoint, num_threads=cfg.teacher.num_threads), load_tokenizer(checkpoint)
+        return asdict(evaluate_task(model, tokenizer, card, split, limit=cfg.task.eval_limit or None,
+                                    with_metric=cfg.task.utility == "metric"))
+
+    score = ray.get(_evaluate.remote(checkpoint_dir), timeout=7200)
+    return float(score["gold_loglik"] if cfg.task.utility == "gold_loglik" else score["value"])
+
+
+def dev_checkpoint(cfg: ReadConfig, setup: Setup, state: RoundState, learner, checkpoint_dir: str) -> float | None:
+    import ray
+
+    every = cfg.bandit.dev_every_rounds
+    if not every or state.rounds_done % every:
+        return None
+    change = task_utility(cfg, setup.card, checkpoint_dir, "dev") - setup.dev_utility_0
+    ray.get(learner.on_dev_checkpoint.remote(change, state.cumulative_reward), timeout=600)
+    return change
+
+
+def commit(run: RunDirectory, setup: Setup, state: RoundState, plan: RoundPlan, record, batch_rows, scores,
+           dev: float | None, learner, checkpoint_dir: str, bandit_s: float, round_s: float) -> None:
+    """Write the round folder (student, bandit state, JSON files) and its manifest last."""
+    import ray
+
+    index = plan.round_index
+    partial = run.begin_round(index)
+    shutil.copytree(checkpoint_dir, partial / "student")
+    ray.get(learner.save.remote(str(partial / "bandit.pt")), timeout=600)
+    state = RoundState(**{**state.__dict__, "checkpoint": str(run.round_dir(index) / "student")})
+    rec = record.to_dict()
+    stage_s = sum(record.seconds.values())
+    rec["seconds"] = {**record.seconds, "bandit": bandit_s, "round": round_s,
+                      "orchestration": max(0.0, round_s - stage_s - bandit_s)}
+    rec["dev_utility_change"] = dev
+    rec["bandit_scores"] = ray.get(learner.last_scores.remote(), timeout=60)
+    files = {"plan.json": plan.to_dict(), "report.json": scores.to_dict(), "record.json": rec,
+             "state.json": state.to_dict(),
+             "batch.jsonl": "".join(json.dumps(r) + "\n" for r in batch_rows)}
+    run.commit_round(index, partial, files, rec)
+    shutil.rmtree(Path(checkpoint_dir).parent, ignore_errors=True)    # the Train run folder of this round
+
+
+def round_line(record, caps: tuple[str, ...], state: RoundState, dev: float | None) -> str:
+    w = ", ".join(f"{c} {x:.2f}" for c, x in zip(caps, record.allocation, strict=True) if x > 0)
+    spent = state.ledger.spent_tokens
+    line = (f"round {record.round_index}: reward {record.reward.reward:+.2f} (gain {record.reward.gain:+.2f}) "
+            f"tokens {spent:,}/{state.ledger.total_tokens:,}")
+    return line + (f" dev dU {dev:+.3f}" if dev is not None else "") + (f" | {w}" if w else "")
+

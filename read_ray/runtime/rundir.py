@@ -1,0 +1,179 @@
+"""The run directory: resolved config first, one folder per round with MANIFEST.json written last.
+
+    runs/<name>/
+      config.yaml                  resolved config, written before any work
+      ledger.jsonl  metrics.jsonl  append-only, one line per complete round
+      rounds/round_0003/  plan.json batch.jsonl report.json record.json state.json bandit.pt student/ MANIFEST.json
+      report.md  plots/*.png
+
+A round is built in `round_0003.partial/` and renamed into place after its MANIFEST.json is written, so a
+round folder either is complete or does not exist; a leftover `.partial` folder (an interrupted round)
+is removed on resume and the round is redone. Tokens are charged in the round's state, so a redone round
+never charges twice. Plain file IO, no Ray.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from read_ray.config import ReadConfig, config_from_dict, config_to_dict, read_yaml_file, to_yaml
+from read_ray.core.rounds import RoundState
+
+# sections a resumed run may change without --force (they do not change what the run computes)
+_MAY_DIFFER = ("logging",)
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write to a temporary sibling, fsync, then rename: readers see the old file or the whole new one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"could not write {path}: {exc.strerror or exc}; free disk space and run again "
+                      f"(the run resumes from its last complete round)") from exc
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts."""
+    keys = sorted(set(old) | set(new))
+    diffs = []
+    for k in keys:
+        a, b = old.get(k), new.get(k)
+        name = f"{prefix}{k}"
+        if isinstance(a, Mapping) and isinstance(b, Mapping) and prefix == "":
+            diffs += config_differences(a, b, f"{name}.")
+        elif a != b:
+            diffs.append(f"{name}: {a!r} -> {b!r}")
+    return diffs
+
+
+class RunDirectory:
+    def __init__(self, root: Path):
+        self.root = root
+        self.rounds_dir = root / "rounds"
+
+    @classmethod
+    def open(cls, cfg: ReadConfig, *, force: bool = False) -> RunDirectory:
+        """Create the run directory (writing config.yaml first) or reopen it to resume.
+
+        Reopening with a config that differs in anything but logging raises ValueError naming every
+        difference, unless `force` (then the new config is written and the run continues).
+        """
+        root = (Path(cfg.run.runs_dir) / cfg.run.name).resolve()
+        run = cls(root)
+        config_path = root / "config.yaml"
+        if config_path.exists():
+            try:
+                old = config_to_dict(config_from_dict(read_yaml_file(config_path)))
+            except ValueError as exc:
+                raise ValueError(f"{config_path} is not a valid read_ray config ({exc}); move the run "
+                                 f"directory away or choose another run.name") from None
+            new = config_to_dict(cfg)
+            diffs = [d for d in config_differences(old, new) if not d.startswith(_MAY_DIFFER)]
+            if diffs and not force:
+                raise ValueError(
+                    f"run directory {root} was made with a different config:\n  - " + "\n  - ".join(diffs)
+                    + "\nresume with the same config, pass --force to continue with the new one, or choose "
+                      "another run.name"
+                )
+        root.mkdir(parents=True, exist_ok=True)
+        run.rounds_dir.mkdir(exist_ok=True)
+        atomic_write(config_path, to_yaml(cfg))
+        run.discard_partial_rounds()
+        run.rebuild_logs()
+        return run
+
+    # ------------------------------------------------------------------ rounds
+
+    def round_dir(self, index: int) -> Path:
+        return self.rounds_dir / f"round_{index:04d}"
+
+    def complete_rounds(self) -> list[int]:
+        done = []
+        for path in sorted(self.rounds_dir.glob("round_[0-9][0-9][0-9][0-9]")):
+            if (path / "MANIFEST.json").is_file():
+                done.append(int(path.name.split("_")[1]))
+        return done
+
+    def discard_partial_rounds(self) -> list[Path]:
+        """Remove interrupted rounds (no manifest): they are redone from the last complete state."""
+        removed = []
+        for path in self.rounds_dir.iterdir():
+            if path.name.endswith(".partial") or (path.is_dir() and not (path / "MANIFEST.json").is_file()):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        return removed
+
+    def latest_state(self) -> RoundState | None:
+        done = self.complete_rounds()
+        if not done:
+            return None
+        path = self.round_dir(done[-1]) / "state.json"
+        try:
+            return RoundState.from_dict(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError) as exc:
+            raise ValueError(f"{path} is missing or corrupt ({exc}); delete {path.parent} to redo that round") from None
+
+    def begin_round(self, index: int) -> Path:
+        partial = self.rounds_dir / f"round_{index:04d}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        return partial
+
+    def commit_round(self, index: int, partial: Path, files: Mapping[str, Any], record: Mapping[str, Any]) -> Path:
+        """Write the round's JSON files, then MANIFEST.json (with sha256 of every file), then rename into place."""
+        for name, content in files.items():
+            text = content if isinstance(content, str) else json.dumps(content, indent=1)
+            atomic_write(partial / name, text)
+        manifest = {"round": index, "files": {}}
+        for path in sorted(p for p in partial.rglob("*") if p.is_file()):
+            manifest["files"][str(path.relative_to(partial))] = hashlib.sha256(path.read_bytes()).hexdigest()
+        atomic_write(partial / "MANIFEST.json", json.dumps(manifest, indent=1))
+        final = self.round_dir(index)
+        os.replace(partial, final)
+        self._append("ledger.jsonl", {"round": index, **record["ledger"]})
+        self._append("metrics.jsonl", _metrics_line(record))
+        return final
+
+    # ------------------------------------------------------------------ logs
+
+    def _append(self, name: str, row: Mapping[str, Any]) -> None:
+        with open(self.root / name, "a") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def rebuild_logs(self) -> None:
+        """Make ledger.jsonl and metrics.jsonl hold exactly one line per complete round (after a crash)."""
+        ledger, metrics = [], []
+        for index in self.complete_rounds():
+            record = json.loads((self.round_dir(index) / "record.json").read_text())
+            ledger.append(json.dumps({"round": index, **record["ledger"]}))
+            metrics.append(json.dumps(_metrics_line(record)))
+        atomic_write(self.root / "ledger.jsonl", "".join(line + "\n" for line in ledger))
+        atomic_write(self.root / "metrics.jsonl", "".join(line + "\n" for line in metrics))
+
+    def records(self) -> list[dict]:
+        return [json.loads((self.round_dir(i) / "record.json").read_text()) for i in self.complete_rounds()]
+
+
+def _metrics_line(record: Mapping[str, Any]) -> dict:
+    """Round-level metrics, namespaced."""
+    reward = record["reward"]
+    line = {"round": record["round_index"], "bandit/reward": reward["reward"], "bandit/gain": reward["gain"],
+            "bandit/spill": reward["spill"], "bandit/cost": reward["cost"], "train/loss": record["train_loss"],
+            "budget/spent_tokens": sum(record["ledger"][k] for k in ("generation_tokens", "training_tokens")),
+            "probe/off_target_drop": record["off_target_drop"]}
+    line.update({f"seconds/{k}": v for k, v in record["seconds"].items()})
+    return line
