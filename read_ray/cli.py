@@ -15,10 +15,16 @@ subcommand that needs them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
 from read_ray.config import POLICIES, load_config, replace, to_yaml, validate
+
+
+def _stdout_to_stderr():
+    """Keep stdout for our own output: libraries that log to stdout (DeepSpeed) would break --json."""
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 def _load(args: argparse.Namespace):
@@ -40,7 +46,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise ValueError(f"--policies: unknown {', '.join(unknown)}; choose from {', '.join(POLICIES)}")
     if args.seeds < 1:
         raise ValueError("--seeds: need at least 1 seed")
-    result = compare_policies(cfg, policies, list(range(args.seeds)))
+    with _stdout_to_stderr():
+        result = compare_policies(cfg, policies, list(range(args.seeds)))
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -98,7 +105,8 @@ def cmd_data_show(args: argparse.Namespace) -> int:
 def cmd_data_check(args: argparse.Namespace) -> int:
     from read_ray.model.inventory import data_check
 
-    report = data_check(_load(args))
+    with _stdout_to_stderr():
+        report = data_check(_load(args))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -116,7 +124,8 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 def cmd_profile(args: argparse.Namespace) -> int:
     from read_ray.model.inventory import profile_model
 
-    result = profile_model(_load(args), args.model)
+    with _stdout_to_stderr():
+        result = profile_model(_load(args), args.model)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
