@@ -5,13 +5,17 @@ Set before anything imports ray or transformers.
 
 import os
 
-for key, value in {
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-    "RAY_AUTH_MODE": "disabled",
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-}.items():
+import pytest
+
+from read_ray.runtime.cluster import LOCAL_ENV  # imports no ray
+
+for key, value in LOCAL_ENV.items():
     os.environ.setdefault(key, value)
+
+
+@pytest.fixture(scope="session")
+def teacher_dir() -> str:
+    """The bundled teacher as an HF directory (converted once into the user cache)."""
+    from read_ray.model.loading import BUNDLED_TEACHER, resolve_model_dir
+
+    return resolve_model_dir(BUNDLED_TEACHER)

@@ -13,12 +13,10 @@ import torch
 from read_ray.model import generation
 from read_ray.model.generation import Completion, generate_batch, render_prompts
 from read_ray.model.loading import (
-    BUNDLED_TEACHER,
     apply_chat_template,
     build_tiny_model,
     load_causal_lm,
     load_tokenizer,
-    resolve_model_dir,
 )
 
 torch.set_num_threads(2)
@@ -31,10 +29,6 @@ PROMPTS = [
     "Count: one two three",
 ]
 
-
-@pytest.fixture(scope="module")
-def teacher_dir() -> str:
-    return resolve_model_dir(BUNDLED_TEACHER)
 
 
 @pytest.fixture(scope="module")

@@ -45,10 +45,6 @@ def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.fixture(scope="session")
-def teacher_dir() -> str:
-    return resolve_model_dir(BUNDLED_TEACHER)
-
 
 @pytest.fixture(scope="session")
 def teacher(teacher_dir):

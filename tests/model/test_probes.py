@@ -26,7 +26,6 @@ from read_ray.model.loading import (
     build_tiny_model,
     load_causal_lm,
     load_tokenizer,
-    resolve_model_dir,
 )
 from read_ray.model.probes import (
     CHECKERS,
@@ -56,10 +55,6 @@ torch.set_num_threads(2)
 def suite():
     return build_probe_suite(CAPABILITIES)
 
-
-@pytest.fixture(scope="module")
-def teacher_dir() -> str:
-    return resolve_model_dir(BUNDLED_TEACHER)
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,10 @@ import pytest
 import torch
 
 from read_ray.model.loading import (
-    BUNDLED_TEACHER,
     apply_chat_template,
     build_tiny_model,
     load_causal_lm,
     load_tokenizer,
-    resolve_model_dir,
 )
 from read_ray.model.scoring import (
     answer_logliks,
@@ -33,10 +31,6 @@ from read_ray.model.scoring import (
 
 torch.set_num_threads(2)
 
-
-@pytest.fixture(scope="module")
-def teacher_dir() -> str:
-    return resolve_model_dir(BUNDLED_TEACHER)
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,11 @@ import torch
 
 from read_ray.model.generation import generate_batch
 from read_ray.model.loading import (
-    BUNDLED_TEACHER,
     DEFAULT_KEEP_LAYERS,
     build_pruned_student,
     build_tiny_model,
     load_causal_lm,
     load_tokenizer,
-    resolve_model_dir,
 )
 from read_ray.model.training import (
     IGNORE_INDEX,
@@ -24,11 +22,6 @@ from read_ray.model.training import (
     teacher_agreement,
     topk_kd_loss,
 )
-
-
-@pytest.fixture(scope="module")
-def teacher_dir() -> str:
-    return resolve_model_dir(BUNDLED_TEACHER)
 
 
 @pytest.fixture(scope="module")

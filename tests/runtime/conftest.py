@@ -14,13 +14,6 @@ def ray_cluster():
 
 
 @pytest.fixture(scope="session")
-def teacher_dir() -> str:
-    from read_ray.model.loading import BUNDLED_TEACHER, resolve_model_dir
-
-    return resolve_model_dir(BUNDLED_TEACHER)
-
-
-@pytest.fixture(scope="session")
 def tiny_dir(teacher_dir, tmp_path_factory) -> str:
     from read_ray.model.loading import build_tiny_model
 
