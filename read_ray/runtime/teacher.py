@@ -167,6 +167,10 @@ def start_teacher(cfg: ReadConfig, engine_factory: Callable[[], TeacherEngine] |
 
 
 def stop_teacher() -> None:
+    """Delete the teacher app; shut Serve down too when no other application is left on it, so the next
+    `start_teacher` applies its own HTTP options."""
     from ray import serve
 
     serve.delete(APP_NAME)
+    if not serve.status().applications:
+        serve.shutdown()
