@@ -55,7 +55,7 @@ def main() -> None:
     student_dir = build_pruned_student(teacher_dir, DEFAULT_KEEP_LAYERS, default_cache_dir() / "bench-student")
     student = load_causal_lm(student_dir, num_threads=args.threads)
 
-    pools = build_generation_pools(CAPABILITIES)
+    pools = build_generation_pools(CAPABILITIES, long_context_max_words=600)
     rng = np.random.default_rng(args.seed)
     train_samples, completion_tokens, gen_s = [], 0, 0.0
     while completion_tokens < args.teacher_tokens:
