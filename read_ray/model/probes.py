@@ -30,7 +30,7 @@ Scorers (:func:`score_items`, :func:`profile_scores`):
   Items without a checker get ``nan`` (they are skipped: no generation, excluded from the mean and ``n``).
 
 Capability scores are means over items with a percentile-bootstrap 95% CI (:func:`profile_scores` in one
-pass, or :func:`score_items_and_tokens` per shard + :func:`aggregate_scores`); :class:`Normaliser` maps them
+pass, or :func:`score_items` per shard + :func:`aggregate_scores`); :class:`Normaliser` maps them
 to [0, 100] per capability with an affine map fixed at round 0 (0 = initial student, 100 = teacher).
 """
 
@@ -82,7 +82,6 @@ __all__ = [
     "check_response",
     "probe_generate_fn",
     "score_items",
-    "score_items_and_tokens",
     "bootstrap_ci",
     "profile_scores",
     "aggregate_scores",
@@ -433,10 +432,23 @@ def probe_generate_fn(
     return generate
 
 
-def _score_items(
-    model, tokenizer, items: Sequence[ProbeItem], scorer: str, generate_fn, batch_size: int, max_length: int
+def score_items(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    items: Sequence[ProbeItem],
+    *,
+    scorer: str,
+    generate_fn: Callable[[list[str]], Sequence] | None = None,
+    batch_size: int = 8,
+    max_length: int = _DEFAULT_LOGLIK_MAX_LENGTH,
 ) -> tuple[list[float], int]:
-    """Item scores and the tokens processed to get them."""
+    """One score per item, and the tokens processed to get them (what ``CapabilityScores.probe_tokens`` counts).
+
+    ``teacher_loglik``: mean per-token log-likelihood of ``item.reference`` given the chat-rendered prompt
+    (every item needs a reference; prompts longer than ``max_length`` tokens with their answer are cut from
+    the left). ``accuracy``: ``generate_fn`` answers every item that has a checker, scored 1.0 / 0.0;
+    items **without a checker are skipped and get nan** (they are never sent to ``generate_fn``).
+    """
     from read_ray.model.generation import render_prompts
     from read_ray.model.scoring import answer_logliks
 
@@ -484,40 +496,6 @@ def _score_items(
             tokens += len(tokenizer(rendered, add_special_tokens=False)["input_ids"])
             tokens += len(tokenizer(text, add_special_tokens=False)["input_ids"])
     return scores, tokens
-
-
-def score_items(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    items: Sequence[ProbeItem],
-    *,
-    scorer: str,
-    generate_fn: Callable[[list[str]], Sequence] | None = None,
-    batch_size: int = 8,
-    max_length: int = _DEFAULT_LOGLIK_MAX_LENGTH,
-) -> list[float]:
-    """One score per item.
-
-    ``teacher_loglik``: mean per-token log-likelihood of ``item.reference`` given the chat-rendered prompt
-    (every item needs a reference; prompts longer than ``max_length`` tokens with their answer are cut from
-    the left). ``accuracy``: ``generate_fn`` answers every item that has a checker, scored 1.0 / 0.0;
-    items **without a checker are skipped and get nan** (they are never sent to ``generate_fn``).
-    """
-    return _score_items(model, tokenizer, items, scorer, generate_fn, batch_size, max_length)[0]
-
-
-def score_items_and_tokens(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    items: Sequence[ProbeItem],
-    *,
-    scorer: str,
-    generate_fn: Callable[[list[str]], Sequence] | None = None,
-    batch_size: int = 8,
-    max_length: int = _DEFAULT_LOGLIK_MAX_LENGTH,
-) -> tuple[list[float], int]:
-    """:func:`score_items` plus the tokens processed (what ``CapabilityScores.probe_tokens`` counts)."""
-    return _score_items(model, tokenizer, items, scorer, generate_fn, batch_size, max_length)
 
 
 def bootstrap_ci(
@@ -597,7 +575,8 @@ def profile_scores(
     prompt + completion tokens for ``accuracy``).
     """
     items = list(_iter_items(suite))
-    scores, tokens = _score_items(model, tokenizer, items, scorer, generate_fn, batch_size, max_length)
+    scores, tokens = score_items(model, tokenizer, items, scorer=scorer, generate_fn=generate_fn,
+                                 batch_size=batch_size, max_length=max_length)
     by_id = {item.item_id: score for item, score in zip(items, scores, strict=True)}
     return aggregate_scores(suite, by_id, tokens, bootstrap_samples=bootstrap_samples, seed=seed)
 
@@ -612,7 +591,7 @@ def aggregate_scores(
 ) -> CapabilityScores:
     """Per-capability means and bootstrap CIs from item scores (``item_id -> score``, nan = skipped).
 
-    For scores gathered in shards (e.g. by several probe actors, see :func:`score_items_and_tokens`);
+    For scores gathered in shards (e.g. by several probe actors, see :func:`score_items`);
     :func:`profile_scores` is this applied to one pass over the whole suite. Every item of the suite needs
     a score (ValueError otherwise).
     """

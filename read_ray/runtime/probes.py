@@ -35,14 +35,14 @@ class ProbeEvaluator:
 
     def score(self, checkpoint_dir: str) -> tuple[dict[str, float], int, float]:
         """(item_id -> score, tokens processed, seconds)."""
-        from read_ray.model.probes import probe_generate_fn, score_items_and_tokens
+        from read_ray.model.probes import probe_generate_fn, score_items
 
         start = time.perf_counter()
         if not self.items:
             return {}, 0, 0.0
         model, tokenizer = self._model(checkpoint_dir)
         generate_fn = probe_generate_fn(model, tokenizer, self.items) if self.scorer == "accuracy" else None
-        scores, tokens = score_items_and_tokens(model, tokenizer, self.items, scorer=self.scorer,
+        scores, tokens = score_items(model, tokenizer, self.items, scorer=self.scorer,
                                                 generate_fn=generate_fn)
         return {i.item_id: s for i, s in zip(self.items, scores, strict=True)}, tokens, time.perf_counter() - start
 

@@ -44,7 +44,6 @@ from read_ray.model.probes import (
     profile_scores,
     references_path,
     score_items,
-    score_items_and_tokens,
     suite_fingerprint,
 )
 
@@ -376,7 +375,7 @@ def test_teacher_references_are_likelier_under_the_teacher_than_a_random_model(t
         assert teacher_scores.n[cap] == tiny_scores.n[cap] == 2
         lo, hi = teacher_scores.ci[cap]
         assert lo <= teacher_scores.raw[cap] <= hi
-    under_tiny = score_items(*tiny, items, scorer="teacher_loglik")
+    under_tiny, _ = score_items(*tiny, items, scorer="teacher_loglik")
     assert tiny_scores.raw["math"] == pytest.approx(np.mean(under_tiny[2:4]), abs=1e-4)
     assert teacher_scores.probe_tokens == tiny_scores.probe_tokens > sum(len(i.prompt.split()) for i in items)
     norm = fit_normaliser(tiny_scores, teacher_scores)
@@ -397,7 +396,7 @@ def test_accuracy_scorer_skips_items_without_a_checker(tiny):
         by_prompt = {i.prompt: i for i in items}
         return [right_and_wrong(by_prompt[p])[0] for p in prompts]
 
-    scores = score_items(model, tok, items, scorer="accuracy", generate_fn=oracle)
+    scores, _ = score_items(model, tok, items, scorer="accuracy", generate_fn=oracle)
     for item, score in zip(items, scores, strict=True):
         assert math.isnan(score) if item.checker is None else score == 1.0
     assert set(sent) == {i.prompt for i in items if i.checker is not None}
@@ -407,7 +406,7 @@ def test_accuracy_scorer_skips_items_without_a_checker(tiny):
     assert result.probe_tokens > 0
     # Sharded scoring (probe actors) aggregates to the same report.
     parts = [
-        score_items_and_tokens(model, tok, items[k::2], scorer="accuracy", generate_fn=oracle) for k in (0, 1)
+        score_items(model, tok, items[k::2], scorer="accuracy", generate_fn=oracle) for k in (0, 1)
     ]
     by_id = {
         i.item_id: sc for k, (scs, _) in enumerate(parts) for i, sc in zip(items[k::2], scs, strict=True)
