@@ -42,6 +42,9 @@ class RunConfig:
     """Parent folder of run directories (made absolute at run start)."""
     seed: int = 0
     """Master seed: every random stream (prompts, bandit, decoding) derives from it."""
+    pipeline: bool = False
+    """Generate round t+1's supervision while round t trains and is probed. The bandit then picks w_{t+1}
+    before R_t is known (feedback delayed one round) and the ledger reserves the running round's caps."""
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,19 @@ def can_afford_round(state: RoundState, round_budget: RoundBudget, probe_reserve
     return state.ledger.can_afford(round_budget.round_tokens + reserve)
 
 
+def provisional_state(state: RoundState, plan: RoundPlan) -> RoundState:
+    """The state a pipelined run plans round `plan.round_index + 1` from while `plan` is still running.
+
+    Feedback is delayed one round: profile, last reward and token estimates stay those of `state`; the
+    ledger reserves the running round's whole caps (its worst case), so a round planned now can never
+    overspend whatever the running round ends up charging; the usage cap sees the running round's prompts.
+    """
+    ledger = state.ledger.charge(generation_tokens=plan.generation_cap_tokens,
+                                 training_tokens=plan.training_cap_tokens)
+    return dataclasses.replace(state, rounds_done=state.rounds_done + 1, ledger=ledger,
+                               recent_source_ids=plan.recent_source_ids)
+
+
 def context(state: RoundState, requirement: np.ndarray) -> Context:
     return Context(
         requirement=tuple(float(x) for x in requirement), profile=state.profile,
@@ -106,7 +119,25 @@ class RoundPlan:
             "training_cap_tokens": self.training_cap_tokens, "progress_frac": self.progress_frac,
             "blocked_count": self.blocked_count, "capped_count": self.capped_count,
             "prompts": [dataclasses.asdict(p) for p in self.prompts],
+            "recent_source_ids": {k: list(v) for k, v in self.recent_source_ids.items()},
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> RoundPlan:
+        prompts = tuple(Prompt(**{**p, "factors": tuple(tuple(f) for f in p["factors"])}) for p in d["prompts"])
+        return cls(
+            round_index=int(d["round_index"]), allocation=tuple(float(x) for x in d["allocation"]),
+            prompts=prompts, prompts_per_capability=dict(d["prompts_per_capability"]),
+            max_new_tokens=dict(d["max_new_tokens"]), generation_cap_tokens=int(d["generation_cap_tokens"]),
+            training_cap_tokens=int(d["training_cap_tokens"]), progress_frac=float(d["progress_frac"]),
+            recent_source_ids={k: tuple(v) for k, v in d["recent_source_ids"].items()},
+            blocked_count=int(d["blocked_count"]), capped_count=int(d["capped_count"]),
+        )
+
+    def request_seed(self, position: int, seed: int) -> int:
+        """Decoding seed of the teacher request for the plan's `position`-th prompt: the same in a resumed
+        or pipelined run, distinct across rounds and prompts."""
+        return seed * 1_000_003 + self.round_index * 10_007 + position
 
 
 def split_count(total: int, weights: np.ndarray) -> np.ndarray:

@@ -1,8 +1,13 @@
 """The controller: ReAD's round loop on Ray, with the run directory and resume.
 
 `run_distillation` reads like DESIGN.md's round: every stage and every synchronisation point (`ray.get`,
-`.result()`) is visible in the loop; the stages themselves (`generate_supervision`, the student fit, the
+`.result()`) is visible in the loop; the stages themselves (teacher generation, the student fit, the
 probe pool) are adapters that only move data and place work. Decisions live in `read_ray.core`.
+
+With `run.pipeline`, round t+1's prompts are chosen (from `provisional_state`: feedback delayed one round,
+the running round's caps reserved in the ledger) and sent to the teacher before round t trains, so the
+teacher generates while the student trains and is probed. The pick is saved with round t, so a resumed
+run continues with exactly the allocation an uninterrupted run used.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from read_ray.core.rounds import (
     context,
     initial_state,
     plan_round,
+    provisional_state,
     select_within_cap,
     settle_round,
 )
@@ -72,18 +78,32 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
     state = run.latest_state() or initial_state(
         Ledger(cfg.budget.total_tokens, charge_probes=cfg.budget.charge_probes),
         np.zeros(len(setup.caps)), checkpoint=setup.student_init)
-    bandit_path = run.round_dir(state.rounds_done - 1) / "bandit.pt" if state.rounds_done else None
-    learner = start_learner(cfg, len(setup.caps), cfg.run.seed, str(bandit_path) if bandit_path else None)
+    last_dir = run.round_dir(state.rounds_done - 1) if state.rounds_done else None
+    learner = start_learner(cfg, len(setup.caps), cfg.run.seed, str(last_dir / "bandit.pt") if last_dir else None)
     log(f"run {run.root}: resuming after round {state.rounds_done}" if state.rounds_done else f"run {run.root}: start")
-    rounds_this_call = 0
-    while can_afford_round(state, setup.round_budget) and rounds_this_call != max_rounds:
-        t0 = time.perf_counter()
-        ctx = context(state, setup.requirement)
+
+    def choose(planning_state: RoundState):
+        """The bandit's allocation and the round's prompts, or None when the budget cannot pay a round."""
+        if not can_afford_round(planning_state, setup.round_budget):
+            return None
+        ctx = context(planning_state, setup.requirement)
         allocation = ray.get(learner.select.remote(ctx), timeout=600)
-        plan = plan_round(state, allocation, capabilities=setup.caps, pools=setup.pools, leakage=setup.leakage,
-                          round_budget=setup.round_budget, max_new_tokens=setup.max_new_tokens, seed=cfg.run.seed)
-        t_bandit = time.perf_counter() - t0
-        generation, samples, batch_rows = generate_supervision(teacher, plan, setup, cfg.run.seed)
+        return ctx, plan_round(planning_state, allocation, capabilities=setup.caps, pools=setup.pools,
+                               leakage=setup.leakage, round_budget=setup.round_budget,
+                               max_new_tokens=setup.max_new_tokens, seed=cfg.run.seed)
+
+    t0 = time.perf_counter()
+    chosen = run.next_choice(state.rounds_done) or choose(state)      # pipelined runs saved their next pick
+    pending = launch_generation(teacher, chosen[1], setup) if chosen else None
+    rounds_this_call = 0
+    while chosen and rounds_this_call != max_rounds:
+        (ctx, plan), t_bandit = chosen, time.perf_counter() - t0
+        generation, samples, batch_rows = collect_generation(pending, setup)   # synchronisation point
+        t_wait, t2 = time.perf_counter() - t0 - t_bandit, time.perf_counter()
+        upcoming = choose(provisional_state(state, plan)) if cfg.run.pipeline else None
+        more = rounds_this_call + 1 != max_rounds
+        next_pending = launch_generation(teacher, upcoming[1], setup) if upcoming and more else None
+        t_bandit += time.perf_counter() - t2
         update = fit_student(samples, init_dir=state.checkpoint, training_cap_tokens=plan.training_cap_tokens,
                              train=cfg.train, resources=cfg.resources, storage_dir=str(run.root / "train"),
                              name=f"round_{plan.round_index:04d}", seed=cfg.run.seed + plan.round_index)
@@ -93,16 +113,20 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
         training = TrainingSummary(update.tokens_by_capability, update.loss, update.checkpoint_dir, update.seconds)
         state, record = settle_round(state, plan, generation, training, probe, requirement=setup.requirement,
                                      beta=cfg.reward.beta, spill_top_k=cfg.reward.spill_top_k,
-                                     lambda_per_1k_tokens=cfg.reward.lambda_per_1k_tokens)
+                                     lambda_per_1k_tokens=cfg.reward.lambda_per_1k_tokens,
+                                     extra_seconds={"generate_wait": t_wait})
         t1 = time.perf_counter()
-        ray.get(learner.update.remote(ctx, allocation, record.reward), timeout=600)
+        ray.get(learner.update.remote(ctx, plan.allocation, record.reward), timeout=600)
         dev = dev_checkpoint(cfg, setup, state, learner, update.checkpoint_dir)
         t_bandit += time.perf_counter() - t1
         commit(run, setup, state, plan, record, batch_rows, scores, dev, learner, update.checkpoint_dir,
-               t_bandit, time.perf_counter() - t0)
-        state = run.latest_state()
+               t_bandit, time.perf_counter() - t0, upcoming)
+        state, t0 = run.latest_state(), time.perf_counter()
         rounds_this_call += 1
         log(round_line(record, setup.caps, state, dev))
+        chosen, pending = (upcoming, next_pending) if cfg.run.pipeline else (choose(state) if more else None, None)
+        if chosen and pending is None and more:
+            pending = launch_generation(teacher, chosen[1], setup)
     probes.shutdown()
     stop_teacher()
     return run
@@ -164,24 +188,37 @@ def teacher_texts(teacher, prompts: list[str], cfg: ReadConfig) -> list[str]:
     return [r.result(timeout_s=3600)["text"] for r in responses]
 
 
-def generate_supervision(teacher, plan: RoundPlan, setup: Setup, seed: int):
-    """Send the plan's prompts that fit the generation cap (worst case) to the teacher; exact token counts."""
-    from read_ray.model.loading import apply_chat_template
-    from read_ray.model.training import make_sample
+@dataclass
+class PendingGeneration:
+    """Teacher requests in flight for one plan (Serve responses), started at `start_s`."""
+    plan: RoundPlan
+    kept: list
+    responses: list
+    start_s: float
 
+
+def launch_generation(teacher, plan: RoundPlan, setup: Setup) -> PendingGeneration:
+    """Send the plan's prompts that fit the generation cap (worst case) to the teacher; returns at once."""
     start = time.perf_counter()
-    prompts = [p.text for p in plan.prompts]
-    prompt_tokens = teacher.count_prompt_tokens.remote(prompts).result(timeout_s=600)
+    prompt_tokens = teacher.count_prompt_tokens.remote([p.text for p in plan.prompts]).result(timeout_s=600)
     caps_tokens = [plan.max_new_tokens[p.capability] for p in plan.prompts]
     kept = [plan.prompts[i] for i in select_within_cap(prompt_tokens, caps_tokens, plan.generation_cap_tokens)]
     responses = [teacher.generate.remote(p.text, plan.max_new_tokens[p.capability],
-                                         seed=seed * 1_000_003 + plan.round_index * 10_007 + i)
+                                         seed=plan.request_seed(i, setup.cfg.run.seed))
                  for i, p in enumerate(kept)]
-    completions = [r.result(timeout_s=3600) for r in responses]            # synchronisation point
-    counts = {c: 0 for c in plan.prompts_per_capability}
+    return PendingGeneration(plan, kept, responses, start)
+
+
+def collect_generation(pending: PendingGeneration, setup: Setup):
+    """Wait for the completions; exact token counts per capability, training samples, batch rows."""
+    from read_ray.model.loading import apply_chat_template
+    from read_ray.model.training import make_sample
+
+    completions = [r.result(timeout_s=3600) for r in pending.responses]
+    counts = {c: 0 for c in pending.plan.prompts_per_capability}
     ptoks, ctoks = dict(counts), dict(counts)
     samples, rows = [], []
-    for prompt, c in zip(kept, completions, strict=True):
+    for prompt, c in zip(pending.kept, completions, strict=True):
         cap = prompt.capability
         counts[cap] += 1
         ptoks[cap] += c["prompt_tokens"]
@@ -191,7 +228,7 @@ def generate_supervision(teacher, plan: RoundPlan, setup: Setup, seed: int):
         if c["text"] and c["completion_tokens"]:    # an empty completion is paid for but not trained on
             samples.append(make_sample(setup.teacher_tokenizer, apply_chat_template(setup.teacher_tokenizer, prompt.text),
                                        c["text"], cap, topk=c.get("topk_logprobs")))
-    summary = GenerationSummary(counts, ptoks, ctoks, time.perf_counter() - start)
+    summary = GenerationSummary(counts, ptoks, ctoks, time.perf_counter() - pending.start_s)
     return summary, samples, rows
 
 
@@ -224,8 +261,9 @@ def dev_checkpoint(cfg: ReadConfig, setup: Setup, state: RoundState, learner, ch
 
 
 def commit(run: RunDirectory, setup: Setup, state: RoundState, plan: RoundPlan, record, batch_rows, scores,
-           dev: float | None, learner, checkpoint_dir: str, bandit_s: float, round_s: float) -> None:
-    """Write the round folder (student, bandit state, JSON files) and its manifest last."""
+           dev: float | None, learner, checkpoint_dir: str, bandit_s: float, round_s: float, upcoming) -> None:
+    """Write the round folder (student, bandit state, JSON files, a pipelined run's next pick) and its
+    manifest last."""
     import ray
 
     index = plan.round_index
@@ -235,13 +273,16 @@ def commit(run: RunDirectory, setup: Setup, state: RoundState, plan: RoundPlan, 
     state = RoundState(**{**state.__dict__, "checkpoint": str(run.round_dir(index) / "student")})
     rec = record.to_dict()
     stage_s = sum(record.seconds.values())
+    blocked_s = stage_s - record.seconds["generate"]           # generation overlaps when pipelined: count its wait
     rec["seconds"] = {**record.seconds, "bandit": bandit_s, "round": round_s,
-                      "orchestration": max(0.0, round_s - stage_s - bandit_s)}
+                      "orchestration": max(0.0, round_s - blocked_s - bandit_s)}
     rec["dev_utility_change"] = dev
     rec["bandit_scores"] = ray.get(learner.last_scores.remote(), timeout=60)
     files = {"plan.json": plan.to_dict(), "report.json": scores.to_dict(), "record.json": rec,
              "state.json": state.to_dict(),
              "batch.jsonl": "".join(json.dumps(r) + "\n" for r in batch_rows)}
+    if upcoming:
+        files["next_choice.json"] = {"context": asdict(upcoming[0]), "plan": upcoming[1].to_dict()}
     run.commit_round(index, partial, files, rec)
     shutil.rmtree(Path(checkpoint_dir).parent, ignore_errors=True)    # the Train run folder of this round
 

@@ -125,6 +125,18 @@ class RunDirectory:
         except (OSError, ValueError, KeyError) as exc:
             raise ValueError(f"{path} is missing or corrupt ({exc}); delete {path.parent} to redo that round") from None
 
+    def next_choice(self, rounds_done: int):
+        """(context, plan) that a pipelined run chose for round `rounds_done` before it stopped, else None."""
+        from read_ray.core.bandit import Context
+        from read_ray.core.rounds import RoundPlan
+
+        path = self.round_dir(rounds_done - 1) / "next_choice.json"
+        if not rounds_done or not path.is_file():
+            return None
+        saved = json.loads(path.read_text())
+        ctx = Context(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved["context"].items()})
+        return ctx, RoundPlan.from_dict(saved["plan"])
+
     def begin_round(self, index: int) -> Path:
         partial = self.rounds_dir / f"round_{index:04d}.partial"
         shutil.rmtree(partial, ignore_errors=True)

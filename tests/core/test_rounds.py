@@ -12,12 +12,14 @@ from read_ray.core.budget import BudgetExceededError, Ledger, plan_round_budget
 from read_ray.core.rounds import (
     GenerationSummary,
     ProbeSummary,
+    RoundPlan,
     RoundState,
     TrainingSummary,
     can_afford_round,
     context,
     initial_state,
     plan_round,
+    provisional_state,
     select_within_cap,
     settle_round,
     split_count,
@@ -145,3 +147,38 @@ def test_select_within_cap_worst_case():
     assert select_within_cap([10], [20], 29) == []
     assert select_within_cap([], [], 5) == []
     assert select_within_cap([500, 10, 10], [20, 20, 20], 100) == [1, 2]   # a long prompt does not starve the rest
+
+
+def test_plan_round_trips_through_json_and_seeds_requests_per_round():
+    p = plan(fresh_state(), [0, 0, 0.5, 0.5, 0, 0, 0, 0])
+    assert RoundPlan.from_dict(json.loads(json.dumps(p.to_dict()))) == p
+    later = plan(RoundState(**{**fresh_state().__dict__, "rounds_done": 1}),
+                 [0, 0, 0.5, 0.5, 0, 0, 0, 0])
+    seeds = {q.request_seed(i, 7) for q in (p, later) for i in range(len(q.prompts))}
+    assert len(seeds) == len(p.prompts) + len(later.prompts)         # distinct across prompts and rounds
+    assert p.request_seed(3, 7) == RoundPlan.from_dict(p.to_dict()).request_seed(3, 7)
+
+
+def test_provisional_state_reserves_the_running_round_and_delays_feedback():
+    """A pipelined run plans round t+1 while round t runs: whatever round t charges (up to its caps),
+    round t+1's plan can still be paid, and the profile it plans from is the last one measured."""
+    state = initial_state(Ledger(40_000), np.full(8, 5.0))
+    running = plan(state, [0, 0, 0, 1, 0, 0, 0, 0])
+    ahead = provisional_state(state, running)
+    assert ahead.rounds_done == 1 and ahead.profile == state.profile and ahead.last_reward is None
+    assert ahead.ledger.spent_tokens == ROUND.round_tokens
+    assert ahead.recent_source_ids == running.recent_source_ids
+    nxt = plan(ahead, [0, 0, 1, 0, 0, 0, 0, 0])
+    assert nxt.round_index == 1
+    # the running round spends its whole caps, the next one too: the ledger still holds
+    gen, train = _summaries(running)
+    probe = ProbeSummary((6.0,) * 8, (1.0,) * 8, 0)
+    settled, _ = settle_round(state, running, gen, train, probe, requirement=R, beta=0.5, spill_top_k=3,
+                              lambda_per_1k_tokens=0)
+    assert settled.ledger.can_afford(nxt.generation_cap_tokens + nxt.training_cap_tokens)
+    # four rounds fit 40k: after three provisional reservations the fourth is the last one planned
+    s = state
+    for _ in range(3):
+        s = provisional_state(s, plan(s, [0, 0, 0, 1, 0, 0, 0, 0]))
+    assert can_afford_round(s, ROUND)
+    assert not can_afford_round(provisional_state(s, plan(s, [0, 0, 0, 1, 0, 0, 0, 0])), ROUND)
