@@ -83,7 +83,7 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
         plan = plan_round(state, allocation, capabilities=setup.caps, pools=setup.pools, leakage=setup.leakage,
                           round_budget=setup.round_budget, max_new_tokens=setup.max_new_tokens, seed=cfg.run.seed)
         t_bandit = time.perf_counter() - t0
-        generation, samples, batch_rows = generate_supervision(teacher, plan, setup, cfg.run.seed)
+        generation, samples, batch_rows = generate_supervision(teacher, plan, setup.teacher_tokenizer, cfg.run.seed)
         update = fit_student(samples, init_dir=state.checkpoint, training_cap_tokens=plan.training_cap_tokens,
                              train=cfg.train, resources=cfg.resources, storage_dir=str(run.root / "train"),
                              name=f"round_{plan.round_index:04d}", seed=cfg.run.seed + plan.round_index)
@@ -164,7 +164,7 @@ def teacher_texts(teacher, prompts: list[str], cfg: ReadConfig) -> list[str]:
     return [r.result(timeout_s=3600)["text"] for r in responses]
 
 
-def generate_supervision(teacher, plan: RoundPlan, setup: Setup, seed: int):
+def generate_supervision(teacher, plan: RoundPlan, tokenizer, seed: int):
     """Send the plan's prompts that fit the generation cap (worst case) to the teacher; exact token counts."""
     from read_ray.model.loading import apply_chat_template
     from read_ray.model.training import make_sample
@@ -189,7 +189,7 @@ def generate_supervision(teacher, plan: RoundPlan, setup: Setup, seed: int):
         rows.append({"capability": cap, "source_id": prompt.source_id, "prompt": prompt.text, "completion": c["text"],
                      "prompt_tokens": c["prompt_tokens"], "completion_tokens": c["completion_tokens"]})
         if c["text"] and c["completion_tokens"]:    # an empty completion is paid for but not trained on
-            samples.append(make_sample(setup.teacher_tokenizer, apply_chat_template(setup.teacher_tokenizer, prompt.text),
+            samples.append(make_sample(tokenizer, apply_chat_template(tokenizer, prompt.text),
                                        c["text"], cap, topk=c.get("topk_logprobs")))
     summary = GenerationSummary(counts, ptoks, ctoks, time.perf_counter() - start)
     return summary, samples, rows
