@@ -11,6 +11,7 @@ Imports nothing heavy: stdlib and pyyaml only (the template check in `validate` 
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,7 @@ CAPABILITIES = (
 )
 POLICIES = ("read", "uniform", "task_static", "random", "greedy", "exp3")
 PRESETS_DIR = Path(__file__).parent / "configs"
+TASK_CARDS_DIR = Path(__file__).parent / "data" / "tasks"
 
 
 @dataclass(frozen=True)
@@ -386,9 +388,10 @@ def preset_names() -> list[str]:
 
 def read_yaml_file(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
+        with open(path) as f:       # a stream, so the error marks name the file and line
+            data = yaml.safe_load(f)
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: malformed YAML: {exc}") from None
+        raise ValueError(f"{path}: malformed YAML: {exc}\nfix the YAML syntax at the line shown") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -400,7 +403,8 @@ def resolve_preset(preset_or_path: str) -> Path:
     path = Path(preset_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
-            raise ValueError(f"config file {path} does not exist")
+            raise ValueError(f"config file {path} does not exist; give an existing YAML path or a preset "
+                             f"({', '.join(preset_names())})")
         return path
     preset = PRESETS_DIR / f"{preset_or_path}.yaml"
     if not preset.is_file():
@@ -439,10 +443,30 @@ def _check(problems: list[str], ok: bool, message: str) -> None:
         problems.append(message)
 
 
+def _looks_like_path(name: str) -> bool:
+    """A local path, not a Hub id ('org/name'): absolute, ./ ../ ~, or more than one '/'."""
+    return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1
+
+
+def _check_model_path(problems: list[str], key: str, name: str) -> None:
+    path = Path(name).expanduser()
+    if _looks_like_path(name) and not (path / "config.json").is_file():
+        problems.append(f"{key}: {name} is not a Hugging Face model directory (no config.json there); "
+                        f"give an existing model directory, a Hub id or 'smollm2-135m-instruct'")
+
+
+def _local_num_layers(name: str) -> int | None:
+    """Decoder layers of a local model directory (read from its config.json), else None."""
+    try:
+        return int(json.loads((Path(name).expanduser() / "config.json").read_text())["num_hidden_layers"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def validate(cfg: ReadConfig) -> ReadConfig:
     """Raise one ValueError listing every problem (each line names its key and the fix); return cfg."""
     from read_ray.core.budget import plan_round_budget
-    from read_ray.core.templates import bundled_templates_dir, templates_file
+    from read_ray.core.templates import bundled_templates_dir, load_templates, templates_file
 
     p: list[str] = []
     names = cfg.capabilities.names
@@ -456,13 +480,18 @@ def validate(cfg: ReadConfig) -> ReadConfig:
         p.append(f"capabilities.templates_dir: folder {templates_dir} does not exist")
     else:
         for cap in names:
-            if not templates_file(templates_dir or bundled_templates_dir(), cap).is_file():
-                p.append(
-                    f"capabilities.names: capability {cap!r} has no templates "
-                    f"({templates_file(templates_dir or bundled_templates_dir(), cap)} is missing)"
-                )
+            path = templates_file(templates_dir or bundled_templates_dir(), cap)
+            if not path.is_file():
+                p.append(f"capabilities.names: capability {cap!r} has no templates ({path} is missing)")
+                continue
+            try:
+                load_templates(path)
+            except ValueError as exc:   # names the file and line; checked here so a bad file fails before Ray
+                p.append(f"capabilities.templates_dir: {exc}; fix or remove that line")
 
     t = cfg.task
+    known_tasks = sorted(f.stem for f in TASK_CARDS_DIR.glob("*.yaml"))
+    _check(p, t.name in known_tasks, f"task.name: unknown task {t.name!r}; choose one of {', '.join(known_tasks)}")
     _check(p, t.declared_capability in names,
            f"task.declared_capability: {t.declared_capability!r} is not one of capabilities.names")
     for cap, weight in t.requirement.items():
@@ -515,6 +544,7 @@ def validate(cfg: ReadConfig) -> ReadConfig:
 
     te = cfg.teacher
     _check(p, bool(te.model), "teacher.model: give an HF id, a local path or 'smollm2-135m-instruct'")
+    _check_model_path(p, "teacher.model", te.model)
     _check(p, te.engine in ("hf", "vllm"), f"teacher.engine: {te.engine!r} is not one of hf, vllm")
     _check(p, te.temperature >= 0, f"teacher.temperature: must be >= 0, got {te.temperature}")
     _check(p, 0 < te.top_p <= 1, f"teacher.top_p: must be in (0, 1], got {te.top_p}")
@@ -527,7 +557,7 @@ def validate(cfg: ReadConfig) -> ReadConfig:
     _check(p, te.max_ongoing_requests >= te.max_batch_size >= 1,
            f"teacher.max_ongoing_requests ({te.max_ongoing_requests}) must be >= teacher.max_batch_size "
            f"({te.max_batch_size}) >= 1, else Serve caps batches at 5")
-    _check(p, 0 < te.http_port < 65536, f"teacher.http_port: not a port: {te.http_port}")
+    _check(p, 0 < te.http_port < 65536, f"teacher.http_port: not a port (1..65535): {te.http_port}")
 
     s = cfg.student
     _check(p, s.init in ("prune", "model"), f"student.init: {s.init!r} is not one of prune, model")
@@ -535,8 +565,13 @@ def validate(cfg: ReadConfig) -> ReadConfig:
         _check(p, len(s.keep_layers) > 0 and min(s.keep_layers, default=0) >= 0
                and len(set(s.keep_layers)) == len(s.keep_layers),
                f"student.keep_layers: give distinct layer indices >= 0, got {list(s.keep_layers)}")
+        num_layers = _local_num_layers(te.model)
+        if num_layers is not None and s.keep_layers and max(s.keep_layers) >= num_layers:
+            p.append(f"student.keep_layers: layer {max(s.keep_layers)} is out of range: the teacher "
+                     f"{te.model} has {num_layers} layers (indices 0..{num_layers - 1})")
     else:
         _check(p, bool(s.model), "student.model: give an HF id or local path when student.init=model")
+        _check_model_path(p, "student.model", s.model)
 
     tr = cfg.train
     _check(p, tr.loss in ("sft", "topk_kd"), f"train.loss: {tr.loss!r} is not one of sft, topk_kd")
@@ -546,6 +581,11 @@ def validate(cfg: ReadConfig) -> ReadConfig:
     _check(p, tr.zero_stage in (0, 1, 2, 3), f"train.zero_stage: must be 0, 1, 2 or 3, got {tr.zero_stage}")
     _check(p, tr.precision in ("fp32", "bf16", "fp16"), f"train.precision: {tr.precision!r} is not one of fp32, bf16, fp16")
     _check(p, tr.max_seq_len >= 16, f"train.max_seq_len: must be >= 16, got {tr.max_seq_len}")
+    longest_completion = max([te.max_new_tokens, *te.max_new_tokens_by_capability.values()])
+    _check(p, tr.max_seq_len > longest_completion,
+           f"train.max_seq_len ({tr.max_seq_len}) must exceed the longest teacher completion "
+           f"({longest_completion} tokens), else paid-for completions are cut before training: raise "
+           f"train.max_seq_len or lower teacher.max_new_tokens")
     _check(p, tr.kd_top_k >= 1 and 0 <= tr.kd_weight <= 1, "train.kd_top_k must be >= 1 and train.kd_weight in [0, 1]")
     _check(p, tr.max_failures >= 0, "train.max_failures: must be >= 0")
 

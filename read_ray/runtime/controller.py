@@ -94,15 +94,15 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
 
     t0 = time.perf_counter()
     chosen = run.next_choice(state.rounds_done) or choose(state)      # pipelined runs saved their next pick
-    pending = launch_generation(teacher, chosen[1], setup) if chosen else None
+    pending = launch_generation(teacher, chosen[1], cfg.run.seed) if chosen else None
     rounds_this_call = 0
     while chosen and rounds_this_call != max_rounds:
         (ctx, plan), t_bandit = chosen, time.perf_counter() - t0
-        generation, samples, batch_rows = collect_generation(pending, setup)   # synchronisation point
+        generation, samples, batch_rows = collect_generation(pending, setup.teacher_tokenizer)   # synchronisation point
         t_wait, t2 = time.perf_counter() - t0 - t_bandit, time.perf_counter()
         upcoming = choose(provisional_state(state, plan)) if cfg.run.pipeline else None
         more = rounds_this_call + 1 != max_rounds
-        next_pending = launch_generation(teacher, upcoming[1], setup) if upcoming and more else None
+        next_pending = launch_generation(teacher, upcoming[1], cfg.run.seed) if upcoming and more else None
         t_bandit += time.perf_counter() - t2
         update = fit_student(samples, init_dir=state.checkpoint, training_cap_tokens=plan.training_cap_tokens,
                              train=cfg.train, resources=cfg.resources, storage_dir=str(run.root / "train"),
@@ -126,7 +126,7 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
         log(round_line(record, setup.caps, state, dev))
         chosen, pending = (upcoming, next_pending) if cfg.run.pipeline else (choose(state) if more else None, None)
         if chosen and pending is None and more:
-            pending = launch_generation(teacher, chosen[1], setup)
+            pending = launch_generation(teacher, chosen[1], cfg.run.seed)
     probes.shutdown()
     stop_teacher()
     return run
@@ -197,19 +197,19 @@ class PendingGeneration:
     start_s: float
 
 
-def launch_generation(teacher, plan: RoundPlan, setup: Setup) -> PendingGeneration:
+def launch_generation(teacher, plan: RoundPlan, seed: int) -> PendingGeneration:
     """Send the plan's prompts that fit the generation cap (worst case) to the teacher; returns at once."""
     start = time.perf_counter()
     prompt_tokens = teacher.count_prompt_tokens.remote([p.text for p in plan.prompts]).result(timeout_s=600)
     caps_tokens = [plan.max_new_tokens[p.capability] for p in plan.prompts]
     kept = [plan.prompts[i] for i in select_within_cap(prompt_tokens, caps_tokens, plan.generation_cap_tokens)]
     responses = [teacher.generate.remote(p.text, plan.max_new_tokens[p.capability],
-                                         seed=plan.request_seed(i, setup.cfg.run.seed))
+                                         seed=plan.request_seed(i, seed))
                  for i, p in enumerate(kept)]
     return PendingGeneration(plan, kept, responses, start)
 
 
-def collect_generation(pending: PendingGeneration, setup: Setup):
+def collect_generation(pending: PendingGeneration, tokenizer):
     """Wait for the completions; exact token counts per capability, training samples, batch rows."""
     from read_ray.model.loading import apply_chat_template
     from read_ray.model.training import make_sample
@@ -226,7 +226,7 @@ def collect_generation(pending: PendingGeneration, setup: Setup):
         rows.append({"capability": cap, "source_id": prompt.source_id, "prompt": prompt.text, "completion": c["text"],
                      "prompt_tokens": c["prompt_tokens"], "completion_tokens": c["completion_tokens"]})
         if c["text"] and c["completion_tokens"]:    # an empty completion is paid for but not trained on
-            samples.append(make_sample(setup.teacher_tokenizer, apply_chat_template(setup.teacher_tokenizer, prompt.text),
+            samples.append(make_sample(tokenizer, apply_chat_template(tokenizer, prompt.text),
                                        c["text"], cap, topk=c.get("topk_logprobs")))
     summary = GenerationSummary(counts, ptoks, ctoks, time.perf_counter() - pending.start_s)
     return summary, samples, rows

@@ -116,14 +116,36 @@ class RunDirectory:
         return removed
 
     def latest_state(self) -> RoundState | None:
+        """State after the last complete round, its files checked against MANIFEST.json; None before round 0."""
         done = self.complete_rounds()
         if not done:
             return None
+        self.verify_round(done[-1])
         path = self.round_dir(done[-1]) / "state.json"
         try:
-            return RoundState.from_dict(json.loads(path.read_text()))
+            state = RoundState.from_dict(json.loads(path.read_text()))
         except (OSError, ValueError, KeyError) as exc:
             raise ValueError(f"{path} is missing or corrupt ({exc}); delete {path.parent} to redo that round") from None
+        if state.checkpoint and not (Path(state.checkpoint) / "config.json").is_file():
+            raise ValueError(f"{path}: the student checkpoint {state.checkpoint} is missing; delete {path.parent} "
+                             f"to redo that round")
+        return state
+
+    def verify_round(self, index: int) -> None:
+        """Raise ValueError naming the first file of a complete round that is missing or differs from its
+        MANIFEST.json sha256 (a corrupt checkpoint); the fix is to delete the round folder and redo it."""
+        folder = self.round_dir(index)
+        redo = f"delete {folder} to redo that round"
+        try:
+            files = json.loads((folder / "MANIFEST.json").read_text())["files"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ValueError(f"{folder / 'MANIFEST.json'} is corrupt ({exc}); {redo}") from None
+        for name, digest in files.items():
+            path = folder / name
+            if not path.is_file():
+                raise ValueError(f"{path} is missing (listed in MANIFEST.json); {redo}")
+            if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+                raise ValueError(f"{path} does not match its MANIFEST.json checksum (corrupt); {redo}")
 
     def next_choice(self, rounds_done: int):
         """(context, plan) that a pipelined run chose for round `rounds_done` before it stopped, else None."""

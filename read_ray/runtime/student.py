@@ -116,8 +116,9 @@ def train_worker(config: dict) -> None:
             loss, _ = sft_loss(logits, batch["labels"])
         if not torch.isfinite(loss):
             raise FloatingPointError(
-                f"non-finite training loss at micro-step {step} on rank {rank}: lower train.lr "
-                f"(now {train.lr}) or use train.precision=fp32"
+                f"non-finite training loss at micro-step {step} on rank {rank}: check that the student "
+                f"checkpoint {config['init_dir']} holds finite weights, lower train.lr (now {train.lr}) or "
+                f"use train.precision=fp32 (now {train.precision})"
             )
         engine.backward(loss * weight)
         engine.step()
@@ -161,7 +162,7 @@ def fit_student(
     threads_per_worker: int = 1,
 ) -> StudentUpdate:
     """Run one Ray Train fit over `samples`; returns the new student's HF directory and exact token counts."""
-    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train import FailureConfig, RunConfig, ScalingConfig, TrainingFailedError
     from ray.train.torch import TorchTrainer
 
     start = time.perf_counter()
@@ -185,7 +186,11 @@ def fit_student(
         run_config=RunConfig(name=name, storage_path=str(storage),
                              failure_config=FailureConfig(max_failures=train.max_failures)),
     )
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    except TrainingFailedError as exc:      # name the round: Ray's message only names ranks and steps
+        raise RuntimeError(f"student update {name} failed; nothing of this round was committed, a rerun redoes "
+                           f"it (Ray Train files: {storage / name}):\n{exc}") from None
     if result.checkpoint is None:
         raise RuntimeError(f"student update {name!r} finished without a checkpoint; see {storage / name}")
     metrics = result.metrics
