@@ -472,6 +472,9 @@ def validate(cfg: ReadConfig) -> ReadConfig:
     names = cfg.capabilities.names
     _check(p, bool(cfg.run.name) and "/" not in cfg.run.name, "run.name: give a non-empty name without '/'")
     _check(p, cfg.run.seed >= 0, f"run.seed: must be >= 0, got {cfg.run.seed}")
+    _check(p, cfg.teacher.keep_warm or not cfg.run.pipeline,
+           "run.pipeline: needs teacher.keep_warm=true (a pipelined round generates while the previous one "
+           "trains, so the engine cannot be rebuilt between rounds)")
     _check(p, len(names) > 0, "capabilities.names: list at least one capability")
     _check(p, len(set(names)) == len(names), f"capabilities.names: duplicates in {list(names)}")
     _check(p, cfg.capabilities.long_context_max_words >= 50, "capabilities.long_context_max_words: must be >= 50")

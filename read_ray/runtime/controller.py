@@ -95,11 +95,11 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
     t0 = time.perf_counter()
     chosen = run.next_choice(state.rounds_done) or choose(state)      # pipelined runs saved their next pick
     pending = launch_generation(teacher, chosen[1], cfg.run.seed) if chosen else None
-    rounds_this_call = 0
+    rounds_this_call, t_restart = 0, 0.0
     while chosen and rounds_this_call != max_rounds:
-        (ctx, plan), t_bandit = chosen, time.perf_counter() - t0
+        (ctx, plan), t_bandit = chosen, time.perf_counter() - t0 - t_restart
         generation, samples, batch_rows = collect_generation(pending, setup.teacher_tokenizer)   # synchronisation point
-        t_wait, t2 = time.perf_counter() - t0 - t_bandit, time.perf_counter()
+        t_wait, t2 = time.perf_counter() - t0 - t_bandit - t_restart, time.perf_counter()
         upcoming = choose(provisional_state(state, plan)) if cfg.run.pipeline else None
         more = rounds_this_call + 1 != max_rounds
         next_pending = launch_generation(teacher, upcoming[1], cfg.run.seed) if upcoming and more else None
@@ -114,7 +114,7 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
         state, record = settle_round(state, plan, generation, training, probe, requirement=setup.requirement,
                                      beta=cfg.reward.beta, spill_top_k=cfg.reward.spill_top_k,
                                      lambda_per_1k_tokens=cfg.reward.lambda_per_1k_tokens,
-                                     extra_seconds={"generate_wait": t_wait})
+                                     extra_seconds={"generate_wait": t_wait, "teacher_restart": t_restart})
         t1 = time.perf_counter()
         ray.get(learner.update.remote(ctx, plan.allocation, record.reward), timeout=600)
         dev = dev_checkpoint(cfg, setup, state, learner, update.checkpoint_dir)
@@ -126,6 +126,11 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
         log(round_line(record, setup.caps, state, dev))
         chosen, pending = (upcoming, next_pending) if cfg.run.pipeline else (choose(state) if more else None, None)
         if chosen and pending is None and more:
+            t_restart = time.perf_counter()
+            if not cfg.teacher.keep_warm:             # the reference design: a fresh engine every round
+                stop_teacher()
+                teacher = start_teacher(cfg)
+            t_restart = time.perf_counter() - t_restart
             pending = launch_generation(teacher, chosen[1], cfg.run.seed)
     probes.shutdown()
     stop_teacher()

@@ -26,10 +26,11 @@ def summary(run):
 
 @pytest.mark.timeout(900)
 def test_two_round_run_and_resume(ray_cluster, tmp_path):
-    cfg = tiny_cfg(tmp_path, "full")
+    cfg = replace(tiny_cfg(tmp_path, "full"), teacher={"keep_warm": False})   # the engine is rebuilt for round 1
     run = run_distillation(cfg)
     records = run.records()
     assert len(records) >= 2 and run.complete_rounds() == list(range(len(records)))
+    assert records[0]["seconds"]["teacher_restart"] == 0 < records[1]["seconds"]["teacher_restart"]
     for index in run.complete_rounds():
         manifest = json.loads((run.round_dir(index) / "MANIFEST.json").read_text())
         assert {"plan.json", "record.json", "state.json", "bandit.pt", "student/config.json"} <= set(manifest["files"])
@@ -41,7 +42,7 @@ def test_two_round_run_and_resume(ray_cluster, tmp_path):
     last = load_causal_lm(run.round_dir(len(records) - 1) / "student")
     assert any(not torch.equal(a, b) for a, b in zip(first.parameters(), last.parameters(), strict=True))
 
-    # stopped after round 1, then resumed: same selections, same ledger, nothing charged twice
+    # stopped after round 1, then resumed (engine kept warm): same selections, same ledger, nothing charged twice
     cfg2 = tiny_cfg(tmp_path, "resumed")
     partial = run_distillation(cfg2, max_rounds=1)
     assert partial.complete_rounds() == [0]

@@ -1,0 +1,107 @@
+"""`ray start --head` + `ray job submit -- python jobs/distill.py --config tiny`, as clusters/local.md shows.
+
+The head runs in the foreground (`--block`) as this test's child, with its own temp dir (so no other
+`ray.init` on the machine attaches to it) and its own ports; it is ended by its PID, never `ray stop`.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from read_ray.runtime.cluster import LOCAL_ENV
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_job_agent(url: str, head: subprocess.Popen, timeout_s: float = 180) -> None:
+    """The dashboard answers before the node's job agent registers; wait until jobs can be listed."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert head.poll() is None, "ray start --head exited early: " + head.stderr.read()[-2000:]
+        try:
+            with urllib.request.urlopen(f"{url}/api/jobs/", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(2)
+    raise TimeoutError(f"no Ray job server at {url} after {timeout_s:.0f} s")
+
+
+def end_head(head: subprocess.Popen, temp_dir: str) -> None:
+    """SIGTERM the foreground `ray start`, which stops what it started; then any straggler of our temp dir."""
+    head.send_signal(signal.SIGTERM)
+    try:
+        head.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        head.kill()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if temp_dir in cmdline:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.mark.timeout(1800)
+def test_ray_job_submit_runs_tiny(tmp_path):
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, **LOCAL_ENV, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("RAY_ADDRESS", None)
+    temp_dir = tempfile.mkdtemp(prefix="rrjob", dir="/tmp")     # short: Ray's socket paths have a length limit
+    dashboard_port = free_port()
+    url = f"http://127.0.0.1:{dashboard_port}"
+    head = subprocess.Popen(
+        [str(bin_dir / "ray"), "start", "--head", "--block", f"--port={free_port()}", "--num-cpus=2",
+         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
+         f"--temp-dir={temp_dir}", f"--object-store-memory={512 * 2**20}", "--disable-usage-stats",
+         # every fixed default port of its own: another Ray on this machine may hold the defaults
+         *(f"--{flag}={free_port()}" for flag in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+                                                  "metrics-export-port", "runtime-env-agent-port",
+                                                  "ray-client-server-port", "node-manager-port",
+                                                  "object-manager-port"))],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_job_agent(url, head)
+        runs_dir = tmp_path / "runs"
+        runtime_env = {"excludes": [".venv", "runs", ".git", "**/__pycache__"],
+                       "env_vars": {"READ_RAY_RUNS_DIR": str(runs_dir)}}
+        command = [str(bin_dir / "ray"), "job", "submit", "--address", url, "--working-dir", str(REPO),
+                   "--runtime-env-json", json.dumps(runtime_env), "--",
+                   sys.executable, "jobs/distill.py", "--config", "tiny", "run.name=job"]
+        for _ in range(10):      # until the node's job agent has registered (it starts after the dashboard)
+            submit = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1500)
+            if "No available agent" not in submit.stdout + submit.stderr:
+                break
+            time.sleep(5)
+        assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
+        assert "succeeded" in submit.stdout.lower(), submit.stdout[-3000:]
+        run_dir = runs_dir / "job"
+        assert (run_dir / "report.md").is_file()
+        records = sorted((run_dir / "rounds").glob("round_*/MANIFEST.json"))
+        assert len(records) == 2
+        last_ledger = json.loads((run_dir / "ledger.jsonl").read_text().splitlines()[-1])
+        assert 0 < last_ledger["generation_tokens"] + last_ledger["training_tokens"] <= last_ledger["total_tokens"]
+    finally:
+        end_head(head, temp_dir)
