@@ -328,11 +328,16 @@ def write_plots(out: Path, results: dict) -> list[Path]:
     def err(m: dict) -> float:
         return 0.0 if m["ci95"] is None else m["ci95"]
 
-    fig, ax = plt.subplots(figsize=(8, 4))
-    utility = [table[p]["metrics"]["test_utility"] for p in policies]
-    ax.bar(policies, [m["mean"] for m in utility], yerr=[err(m) for m in utility], capsize=4, color="tab:blue")
-    ax.set(ylabel=f"test utility ({results['utility']})", title="Downstream utility per policy (95% CI over seeds)")
-    ax.tick_params(axis="x", rotation=30)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    x = np.arange(len(policies))
+    for ax, key, ylabel in ((left, "test_utility", f"test utility ({results['utility']})"),
+                            (right, "test_utility_change", "change from the initial student")):
+        m = [table[p]["metrics"][key] for p in policies]
+        ax.errorbar(x, [v["mean"] for v in m], yerr=[err(v) for v in m], fmt="o", capsize=4, color="tab:blue")
+        ax.set_xticks(x, policies, rotation=30, ha="right")
+        ax.set(ylabel=ylabel)
+    right.axhline(0, color="grey", lw=0.8)
+    fig.suptitle("Downstream utility on the test split per policy (mean, 95% CI over seeds)")
     paths.append(save_figure(fig, out / "plots" / "utility.png"))
 
     if "read" in table:
