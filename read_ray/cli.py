@@ -2,6 +2,7 @@
 
     read-ray run [--config PRESET_OR_PATH] [--force] [key.sub=value ...]
     read-ray report RUN_DIR
+    read-ray compare [--config ...] [--policies read,uniform,...,grid] [--seeds 1,2,3] [--out DIR] [key.sub=value ...]
     read-ray config show [--config PRESET_OR_PATH] [key.sub=value ...]
     read-ray simulate [--config ...] [--policies read,uniform,...] [--seeds N] [--rounds T] [--json]
     read-ray data show --capability CAP [--n 5]
@@ -75,6 +76,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         run = run_distillation(cfg, force=args.force)
     print(write_report(run.root))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from read_ray.compare import parse_policies, parse_seeds, plan_arms, run_compare
+    from read_ray.runtime.cluster import connect
+
+    cfg = _load(args)
+    policies, seeds = parse_policies(args.policies), parse_seeds(args.seeds)
+    out = Path(args.out or Path(cfg.run.runs_dir) / f"compare_{cfg.run.name}").resolve()
+    plan_arms(cfg, policies, seeds, out)                 # every arm's config is valid before Ray starts
+    with connect(cfg):
+        run_compare(cfg, policies, seeds, out)
+    table = (out / "results.md").read_text().split("\n## ")[0]
+    print(table.rstrip() + f"\n\nresults: {out / 'results.md'} and {out / 'results.json'}")
     return 0
 
 
@@ -162,6 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(run)
     run.add_argument("--force", action="store_true", help="continue a run directory made with another config")
     run.set_defaults(func=cmd_run)
+
+    compare = sub.add_parser("compare", help="every policy at the same budget over seeds: table with 95%% CIs, plots")
+    _add_config_args(compare)
+    compare.add_argument("--policies", default="read,uniform,task_static,random,greedy,grid,exp3")
+    compare.add_argument("--seeds", default="1,2,3", help="comma-separated seeds, e.g. 1,2,3")
+    compare.add_argument("--out", default="", help="output folder (default: RUNS_DIR/compare_<run.name>); "
+                         "running again on it resumes")
+    compare.set_defaults(func=cmd_compare)
 
     report = sub.add_parser("report", help="write report.md and plots for a run directory")
     report.add_argument("run_dir")

@@ -31,7 +31,7 @@ CAPABILITIES = (
     "long_context",
     "multilingual",
 )
-POLICIES = ("read", "uniform", "task_static", "random", "greedy", "exp3")
+POLICIES = ("read", "uniform", "task_static", "random", "greedy", "exp3", "static")
 PRESETS_DIR = Path(__file__).parent / "configs"
 TASK_CARDS_DIR = Path(__file__).parent / "data" / "tasks"
 
@@ -117,7 +117,7 @@ class RewardConfig:
 @dataclass(frozen=True)
 class BanditConfig:
     policy: str = "read"
-    """Allocation policy: read | uniform | task_static | random | greedy | exp3."""
+    """Allocation policy: read | uniform | task_static | random | greedy | exp3 | static (`static_mix`)."""
     target: str = "profile"
     """What the ensemble learns: profile (the capability-profile change; reward computed from it) |
     reward (the scalar reward, as in the paper)."""
@@ -145,6 +145,8 @@ class BanditConfig:
     """EXP3 exploration mix (uniform share of the allocation)."""
     exp3_eta: float = 0.05
     """EXP3 learning rate on importance-weighted per-capability gains."""
+    static_mix: Mapping[str, float] = field(default_factory=dict)
+    """The fixed allocation of policy=static (capability -> weight, normalised); `compare`'s grid sets it."""
 
 
 @dataclass(frozen=True)
@@ -233,6 +235,19 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class CompareConfig:
+    grid_pilot_frac: float = 0.2
+    """Share of budget.total_tokens the `grid` baseline spends on its pilot runs; what they spend is taken
+    off the budget of its final run, so grid spends the same B as every other policy."""
+    grid_top_k: int = 2
+    """Grid mixes: one-hots and mixtures over the top-k capabilities of r_tau on `grid_weights`, plus uniform."""
+    grid_weights: tuple[float, ...] = (0.5,)
+    """Weights a capability may take in a grid mix (one-hots are always included)."""
+    grid_pilot_rounds: int = 1
+    """Rounds of each pilot run (its budget is split evenly over them)."""
+
+
+@dataclass(frozen=True)
 class ReadConfig:
     run: RunConfig = field(default_factory=RunConfig)
     capabilities: CapabilitiesConfig = field(default_factory=CapabilitiesConfig)
@@ -247,6 +262,7 @@ class ReadConfig:
     probes: ProbesConfig = field(default_factory=ProbesConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
 
 
 # ----------------------------------------------------------------------------- building from data
@@ -544,6 +560,18 @@ def validate(cfg: ReadConfig) -> ReadConfig:
     _check(p, k.warmup_rounds >= 0, f"bandit.warmup_rounds: must be >= 0, got {k.warmup_rounds}")
     _check(p, k.dev_every_rounds >= 0, f"bandit.dev_every_rounds: must be >= 0, got {k.dev_every_rounds}")
     _check(p, 0 < k.exp3_gamma <= 1 and k.exp3_eta > 0, "bandit.exp3_gamma must be in (0, 1] and bandit.exp3_eta > 0")
+    for cap, weight in k.static_mix.items():
+        _check(p, cap in names, f"bandit.static_mix.{cap}: unknown capability (known: {', '.join(names)})")
+        _check(p, weight >= 0, f"bandit.static_mix.{cap}: weights must be >= 0, got {weight}")
+    if k.policy == "static":
+        _check(p, sum(max(w, 0.0) for w in k.static_mix.values()) > 0,
+               "bandit.static_mix: policy=static needs a mix with positive mass, e.g. bandit.static_mix.math=1")
+
+    c = cfg.compare
+    _check(p, 0 < c.grid_pilot_frac < 1, f"compare.grid_pilot_frac: must be strictly between 0 and 1, got {c.grid_pilot_frac}")
+    _check(p, 1 <= c.grid_top_k <= max(len(names), 1), f"compare.grid_top_k: must be in [1, {len(names)}], got {c.grid_top_k}")
+    _check(p, all(0 < w < 1 for w in c.grid_weights), f"compare.grid_weights: weights must be in (0, 1), got {list(c.grid_weights)}")
+    _check(p, c.grid_pilot_rounds >= 1, f"compare.grid_pilot_rounds: must be >= 1, got {c.grid_pilot_rounds}")
 
     te = cfg.teacher
     _check(p, bool(te.model), "teacher.model: give an HF id, a local path or 'smollm2-135m-instruct'")

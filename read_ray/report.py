@@ -31,20 +31,15 @@ def write_plots(run_dir: Path, caps: tuple[str, ...], records: list[dict]) -> li
     out = run_dir / "plots"
     out.mkdir(exist_ok=True)
     rounds = [r["round_index"] for r in records]
-    alloc = np.array([r["allocation"] for r in records])
     profile = np.array([r["profile_after"] for r in records])
     ci = np.array([r["profile_ci"] for r in records])
     colours = plt.get_cmap("tab10")
     paths = []
 
     fig, ax = plt.subplots(figsize=(8, 4))
-    bottom = np.zeros(len(records))
-    for k, cap in enumerate(caps):
-        ax.bar(rounds, alloc[:, k], bottom=bottom, label=cap, color=colours(k))
-        bottom += alloc[:, k]
-    ax.set(xlabel="round", ylabel="share of generation budget", title="Allocation per round")
+    plot_allocation(ax, caps, records)
     ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    paths.append(_save(fig, out / "allocation.png"))
+    paths.append(save_figure(fig, out / "allocation.png"))
 
     fig, ax = plt.subplots(figsize=(8, 4))
     for k, cap in enumerate(caps):
@@ -53,14 +48,14 @@ def write_plots(run_dir: Path, caps: tuple[str, ...], records: list[dict]) -> li
     ax.axhline(100, color="grey", lw=0.5, ls="--")
     ax.set(xlabel="round", ylabel="score (0 = initial student, 100 = teacher)", title="Capability profile")
     ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    paths.append(_save(fig, out / "profile.png"))
+    paths.append(save_figure(fig, out / "profile.png"))
 
     fig, ax = plt.subplots(figsize=(8, 4))
     for key, style in (("reward", "-o"), ("gain", "--"), ("spill", ":"), ("cost", "-.")):
         ax.plot(rounds, [r["reward"][key] for r in records], style, label=key)
     ax.set(xlabel="round", ylabel="points", title="Reward per round")
     ax.legend(fontsize=8)
-    paths.append(_save(fig, out / "reward.png"))
+    paths.append(save_figure(fig, out / "reward.png"))
 
     fig, ax = plt.subplots(figsize=(8, 4))
     gen = np.array([sum(r["generation_tokens"].get(c, 0) for r in records) for c in caps])
@@ -71,11 +66,24 @@ def write_plots(run_dir: Path, caps: tuple[str, ...], records: list[dict]) -> li
     ax.set_xticks(x, caps, rotation=30, ha="right", fontsize=8)
     ax.set(ylabel="tokens", title="Tokens per capability and stage")
     ax.legend(fontsize=8)
-    paths.append(_save(fig, out / "tokens.png"))
+    paths.append(save_figure(fig, out / "tokens.png"))
     return paths
 
 
-def _save(fig, path: Path) -> Path:
+def plot_allocation(ax, caps: tuple[str, ...], records: list[dict], title: str = "Allocation per round") -> None:
+    """Stacked bars: each round's share of the generation budget per capability."""
+    import matplotlib.pyplot as plt
+
+    rounds = [r["round_index"] for r in records]
+    alloc = np.array([r["allocation"] for r in records])
+    bottom = np.zeros(len(records))
+    for k, cap in enumerate(caps):
+        ax.bar(rounds, alloc[:, k], bottom=bottom, label=cap, color=plt.get_cmap("tab10")(k))
+        bottom += alloc[:, k]
+    ax.set(xlabel="round", ylabel="share of generation budget", title=title)
+
+
+def save_figure(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     import matplotlib.pyplot as plt

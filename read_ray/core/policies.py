@@ -6,7 +6,8 @@
     state_dict() / load_state_dict(state)  (a resumed run selects what an uninterrupted one would)
 
 Every random draw comes from a generator derived from (seed, selection index), never a global one.
-`grid` needs pilot runs and lives with `compare`.
+`static` spends every round on one fixed mix; `compare`'s grid baseline runs it on the mix its pilot
+runs found best (the pilots live with `compare`).
 """
 
 from __future__ import annotations
@@ -82,6 +83,23 @@ class TaskStaticPolicy(_Stateless):
         w = np.zeros(self.num_caps)
         w[int(np.argmax(context.requirement))] = 1.0
         return w
+
+
+class StaticMixPolicy(_Stateless):
+    """One fixed allocation every round (`bandit.static_mix`)."""
+
+    name = "static"
+
+    def __init__(self, num_caps: int, seed: int, mix: np.ndarray):
+        super().__init__(num_caps, seed)
+        mix = np.clip(np.asarray(mix, dtype=np.float64), 0.0, None)
+        if mix.shape != (num_caps,) or mix.sum() <= 0:
+            raise ValueError(f"policy static: the mix {mix.tolist()} needs {num_caps} weights with positive mass")
+        self.mix = mix / mix.sum()
+
+    def select(self, context: Context) -> np.ndarray:
+        self.num_selections += 1
+        return self.mix.copy()
 
 
 class RandomPolicy(_Stateless):
@@ -240,7 +258,8 @@ class Exp3Policy:
 
 
 def make_policy(name: str, *, num_caps: int, seed: int, allocation: AllocationConfig,
-                bandit: BanditConfig, reward: RewardConfig) -> Policy:
+                bandit: BanditConfig, reward: RewardConfig, static_mix: np.ndarray | None = None) -> Policy:
+    """`static_mix` (a vector over capabilities) is the allocation of policy `static`."""
     if name == "read":
         return ReadPolicy(num_caps, seed, allocation, bandit, reward)
     if name == "greedy":
@@ -253,4 +272,8 @@ def make_policy(name: str, *, num_caps: int, seed: int, allocation: AllocationCo
         return RandomPolicy(num_caps, seed, allocation)
     if name == "exp3":
         return Exp3Policy(num_caps, seed, bandit)
-    raise ValueError(f"unknown policy {name!r}: choose one of read, greedy, uniform, task_static, random, exp3")
+    if name == "static":
+        if static_mix is None:
+            raise ValueError("policy static needs a mix (bandit.static_mix)")
+        return StaticMixPolicy(num_caps, seed, static_mix)
+    raise ValueError(f"unknown policy {name!r}: choose one of read, greedy, uniform, task_static, random, exp3, static")

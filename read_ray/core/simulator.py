@@ -22,7 +22,6 @@ ledger) exactly as in the Ray controller; only generate/train/probe are simulate
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,6 +30,7 @@ import numpy as np
 from read_ray.config import CAPABILITIES, ReadConfig
 from read_ray.core.allocation import off_target_drop, sparse_mixtures, uniform_allocation
 from read_ray.core.budget import Ledger, plan_round_budget
+from read_ray.core.comparison import mean_ci95
 from read_ray.core.policies import make_policy
 from read_ray.core.rounds import (
     GenerationSummary,
@@ -207,20 +207,6 @@ def best_static_mix(cfg: ReadConfig, world: World, step: float = 0.05) -> tuple[
     values = [static_mix_utility(cfg, world, w) for w in candidates]
     best = int(np.argmax(values))
     return candidates[best], float(values[best])
-
-
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-         2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-         2.052, 2.048, 2.045, 2.042)
-
-
-def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and the half-width of a Student-t 95% confidence interval."""
-    x = np.asarray(values, dtype=np.float64)
-    if len(x) < 2:
-        return float(x.mean()), float("nan")
-    t = _T975[len(x) - 2] if len(x) - 1 <= len(_T975) else 1.96
-    return float(x.mean()), float(t * x.std(ddof=1) / math.sqrt(len(x)))
 
 
 def compare_policies(cfg: ReadConfig, policies: Sequence[str], seeds: Sequence[int],

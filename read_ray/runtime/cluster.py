@@ -54,6 +54,19 @@ def check_resources(cfg: ReadConfig, available: dict[str, float]) -> dict[str, d
     return plan
 
 
+def runs_that_fit(cfg: ReadConfig, available: dict[str, float]) -> int:
+    """How many runs of `cfg` the cluster holds at once: every role of the resource plan alive together,
+    plus one downstream-evaluation task (it takes a probe actor's share), per run; at least 1."""
+    plan = resource_plan(cfg)
+    fits = []
+    for kind in ("CPU", "GPU"):
+        need = sum(role[kind] for role in plan.values())
+        need += cfg.resources.probe_cpus_per_actor if kind == "CPU" else cfg.resources.probe_gpus_per_actor
+        if need > 0:
+            fits.append(int((float(available.get(kind, 0.0)) + 1e-9) // need))
+    return max(1, min(fits, default=1))
+
+
 @contextlib.contextmanager
 def connect(cfg: ReadConfig, *, num_cpus: int | None = None) -> Iterator[dict[str, float]]:
     """Join RAY_ADDRESS or start a local Ray; check resources; shut down only a Ray this call started."""

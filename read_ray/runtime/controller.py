@@ -70,10 +70,11 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
 
     from read_ray.runtime.learner import start_learner
     from read_ray.runtime.student import fit_student
-    from read_ray.runtime.teacher import start_teacher, stop_teacher
+    from read_ray.runtime.teacher import APP_NAME, start_teacher, stop_teacher
 
     run = RunDirectory.open(cfg, force=force)
-    teacher = start_teacher(cfg)
+    teacher_app = f"{APP_NAME}_{cfg.run.name}"      # one Serve app per run: runs can share a cluster
+    teacher = start_teacher(cfg, app_name=teacher_app)
     setup, probes = prepare(cfg, run, teacher, log)
     state = run.latest_state() or initial_state(
         Ledger(cfg.budget.total_tokens, charge_probes=cfg.budget.charge_probes),
@@ -133,7 +134,7 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
             t_restart = time.perf_counter() - t_restart
             pending = launch_generation(teacher, chosen[1], cfg.run.seed)
     probes.shutdown()
-    stop_teacher()
+    stop_teacher(teacher_app)
     return run
 
 
@@ -156,9 +157,7 @@ def prepare(cfg: ReadConfig, run: RunDirectory, teacher, log):
     caps = cfg.capabilities.names
     teacher_dir = resolve_model_dir(cfg.teacher.model)
     card = load_task(cfg.task.name, dev_size=cfg.task.dev_size, test_size=cfg.task.test_size, seed=cfg.run.seed)
-    manual = dict(cfg.task.requirement) or dict(card.requirement) or None
-    requirement = requirement_for_card(caps, manual=manual, declared=cfg.task.declared_capability,
-                                       epsilon=cfg.task.requirement_epsilon)
+    requirement = task_requirement(cfg, card)
     student_init = str(run.root / "student_init")
     if cfg.student.init == "prune" and not (Path(student_init) / "config.json").is_file():
         build_pruned_student(teacher_dir, cfg.student.keep_layers, student_init)
@@ -186,6 +185,13 @@ def prepare(cfg: ReadConfig, run: RunDirectory, teacher, log):
     round_budget = plan_round_budget(cfg.budget.total_tokens, cfg.budget.num_rounds, cfg.budget.gen_fraction)
     return Setup(cfg, run, caps, requirement, round_budget, max_new, pools, leakage, suite, normaliser, card,
                  student_init, load_tokenizer(teacher_dir), dev0), pool
+
+
+def task_requirement(cfg: ReadConfig, card) -> np.ndarray:
+    """r_tau: the config's manual vector, else the task card's, else the smoothed one-hot fallback."""
+    manual = dict(cfg.task.requirement) or dict(card.requirement) or None
+    return requirement_for_card(cfg.capabilities.names, manual=manual, declared=cfg.task.declared_capability,
+                                epsilon=cfg.task.requirement_epsilon)
 
 
 def teacher_texts(teacher, prompts: list[str], cfg: ReadConfig) -> list[str]:

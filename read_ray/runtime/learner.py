@@ -17,8 +17,9 @@ class BanditLearner:
     """Holds one policy; every method takes and returns plain values (no Ray types)."""
 
     def __init__(self, cfg: ReadConfig, num_caps: int, seed: int):
+        mix = np.array([cfg.bandit.static_mix.get(c, 0.0) for c in cfg.capabilities.names])
         self.policy = make_policy(cfg.bandit.policy, num_caps=num_caps, seed=seed, allocation=cfg.allocation,
-                                  bandit=cfg.bandit, reward=cfg.reward)
+                                  bandit=cfg.bandit, reward=cfg.reward, static_mix=mix)
 
     def select(self, context: Context) -> np.ndarray:
         return self.policy.select(context)

@@ -26,7 +26,7 @@ from read_ray.config import ReadConfig, config_from_dict, config_to_dict, read_y
 from read_ray.core.rounds import RoundState
 
 # sections a resumed run may change without --force (they do not change what the run computes)
-_MAY_DIFFER = ("logging",)
+_MAY_DIFFER = ("logging", "compare")
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:

@@ -153,7 +153,8 @@ def build_app(cfg: ReadConfig, engine_factory: Callable[[], TeacherEngine] | Non
     return deployment.bind(engine_factory or make_engine_factory(cfg), t.max_batch_size, t.batch_wait_timeout_s)
 
 
-def start_teacher(cfg: ReadConfig, engine_factory: Callable[[], TeacherEngine] | None = None):
+def start_teacher(cfg: ReadConfig, engine_factory: Callable[[], TeacherEngine] | None = None, *,
+                  app_name: str = APP_NAME):
     """Start Serve (HTTP on the configured loopback host, or no HTTP at all) and run the teacher app."""
     from ray import serve
 
@@ -163,14 +164,14 @@ def start_teacher(cfg: ReadConfig, engine_factory: Callable[[], TeacherEngine] |
     else:
         serve.start(proxy_location="Disabled")
     route = "/teacher" if t.http_enabled else None
-    return serve.run(build_app(cfg, engine_factory), name=APP_NAME, route_prefix=route)
+    return serve.run(build_app(cfg, engine_factory), name=app_name, route_prefix=route)
 
 
-def stop_teacher() -> None:
+def stop_teacher(app_name: str = APP_NAME) -> None:
     """Delete the teacher app; shut Serve down too when no other application is left on it, so the next
     `start_teacher` applies its own HTTP options."""
     from ray import serve
 
-    serve.delete(APP_NAME)
+    serve.delete(app_name)
     if not serve.status().applications:
         serve.shutdown()

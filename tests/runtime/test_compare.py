@@ -1,0 +1,53 @@
+"""`compare` on real Ray with the tiny preset: uniform and the grid baseline (two pilots), one seed.
+
+Checks the JSON table (every policy, every metric with mean and CI), the plots, that the grid's pilot
+tokens are charged to its budget, and that a second call skips the finished arms.
+"""
+
+import json
+import math
+
+import pytest
+
+from read_ray.compare import HEADLINE, run_compare
+from read_ray.config import load_config
+from read_ray.core.comparison import STAGES
+
+
+@pytest.mark.timeout(1800)   # ~3 min on 2 quiet cores; a shared box is much slower
+def test_compare_tiny_uniform_and_grid(ray_cluster, tmp_path):
+    cfg = load_config("tiny", ["budget.num_rounds=1", "compare.grid_top_k=1"])
+    out = tmp_path / "cmp"
+    run_compare(cfg, ["uniform", "grid"], [1], out, log=lambda m: None)
+
+    data = json.loads((out / "results.json").read_text())
+    assert set(data["policies"]) == {"uniform", "grid"} and data["evaluation_split"] == "test"
+    caps = data["capabilities"]
+    names = [*HEADLINE, *(f"tokens/{c}" for c in caps), *(f"profile/{c}" for c in caps),
+             *(f"seconds/{s}" for s in STAGES)]
+    for row in data["policies"].values():
+        for name in names:
+            metric = row["metrics"][name]
+            assert math.isfinite(metric["mean"]) and metric["ci95"] is None and metric["n"] == 1, name
+        assert row["metrics"]["tokens/total"]["mean"] <= cfg.budget.total_tokens
+        assert row["metrics"]["seconds/train"]["mean"] > 0
+    for plot in ("utility.png", "profile.png"):
+        assert (out / "plots" / plot).stat().st_size > 1000
+    assert "| grid |" in (out / "results.md").read_text()
+
+    # the grid's pilots (math one-hot, uniform) are charged: its final run's ledger holds B minus their spending
+    grid = data["policies"]["grid"]["grid"]["1"]
+    assert len(grid["mixes"]) == 2 and grid["pilot_budget_tokens"] == int(6000 * 0.2) // 2
+    assert all(0 < s <= grid["pilot_budget_tokens"] for s in grid["pilot_spent_tokens"])
+    assert grid["final_total_tokens"] == cfg.budget.total_tokens - sum(grid["pilot_spent_tokens"])
+    arm = json.loads((out / "arms" / "grid_seed1.json").read_text())
+    final_spent = arm["ledger"]["generation_tokens"] + arm["ledger"]["training_tokens"]
+    assert arm["ledger"]["total_tokens"] == grid["final_total_tokens"]
+    assert data["policies"]["grid"]["metrics"]["tokens/total"]["mean"] == sum(grid["pilot_spent_tokens"]) + final_spent
+    assert arm["allocations"][0] == pytest.approx([grid["mixes"][grid["best"]].get(c, 0.0) for c in caps])
+
+    # a second call resumes: every arm is finished, nothing runs again
+    before = (out / "arms" / "uniform_seed1.json").stat().st_mtime_ns
+    again = run_compare(cfg, ["uniform", "grid"], [1], out, log=lambda m: None)
+    assert (out / "arms" / "uniform_seed1.json").stat().st_mtime_ns == before
+    assert again["policies"]["grid"]["metrics"] == data["policies"]["grid"]["metrics"]
