@@ -129,8 +129,8 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
         if chosen and pending is None and more:
             t_restart = time.perf_counter()
             if not cfg.teacher.keep_warm:             # the reference design: a fresh engine every round
-                stop_teacher()
-                teacher = start_teacher(cfg)
+                stop_teacher(teacher_app)
+                teacher = start_teacher(cfg, app_name=teacher_app)
             t_restart = time.perf_counter() - t_restart
             pending = launch_generation(teacher, chosen[1], cfg.run.seed)
     probes.shutdown()
