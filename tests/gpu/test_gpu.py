@@ -1,0 +1,67 @@
+"""GPU tier: runs only where CUDA is available (benchmarks/gpu_check.sh runs it); skipped elsewhere.
+
+- the student update with DeepSpeed ZeRO-3 in bf16 on every GPU of the machine (nccl), exact tokens,
+  finite loss, a saved checkpoint whose parameters changed;
+- the vLLM teacher engine (when the `gpu` extra is installed) against the HF engine: same prompt token
+  counts, completion counts that match its own text, greedy decoding.
+"""
+
+import importlib.util
+
+import pytest
+import torch
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (benchmarks/gpu_check.sh)")]
+
+
+@pytest.fixture(scope="module")
+def gpu_ray():
+    import ray
+
+    ray.init(num_gpus=torch.cuda.device_count(), include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.timeout(600)
+def test_zero3_bf16_student_update_on_every_gpu(gpu_ray, teacher_dir, tmp_path):
+    from read_ray.config import ResourcesConfig, TrainConfig
+    from read_ray.model.loading import (
+        DEFAULT_KEEP_LAYERS,
+        build_pruned_student,
+        load_causal_lm,
+        load_tokenizer,
+    )
+    from read_ray.model.training import fill_training_cap, make_sample
+    from read_ray.runtime.student import fit_student
+
+    student_dir = build_pruned_student(teacher_dir, DEFAULT_KEEP_LAYERS, tmp_path / "student")
+    tok = load_tokenizer(student_dir)
+    samples = [make_sample(tok, f"What is {a} + {b}?", f"{a} + {b} = {a + b}.", "math")
+               for a in range(12) for b in range(4)]
+    gpus = torch.cuda.device_count()
+    cap = 4000
+    update = fit_student(
+        samples, init_dir=student_dir, training_cap_tokens=cap,
+        train=TrainConfig(zero_stage=3, precision="bf16", micro_batch_size=4, lr=1e-4),
+        resources=ResourcesConfig(train_workers=gpus, train_cpus_per_worker=1, train_gpus_per_worker=1),
+        storage_dir=str(tmp_path / "train"), name="round_0000", seed=3)
+    expected = fill_training_cap([s.num_tokens for s in samples], cap, 3)
+    assert sum(update.tokens_by_capability.values()) == sum(samples[i].num_tokens for i in expected) <= cap
+    assert update.loss == update.loss and update.steps >= 1
+    before, after = load_causal_lm(student_dir), load_causal_lm(update.checkpoint_dir)
+    assert any(not torch.equal(p, q) for p, q in zip(before.parameters(), after.parameters(), strict=True))
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm not installed (pip install '.[gpu]')")
+def test_vllm_engine_counts_match_the_hf_engine(teacher_dir):
+    from read_ray.runtime.teacher import HFEngine, VLLMEngine
+
+    prompts = ["What is 12 + 30?", "Name a colour of the sky.", "Write one word: hello."]
+    hf = HFEngine(teacher_dir, num_threads=2, temperature=0.0, top_p=1.0, topk=0)
+    vl = VLLMEngine(teacher_dir, tensor_parallel_size=1, temperature=0.0, top_p=1.0, topk=0)
+    assert vl.count_prompt_tokens(prompts) == hf.count_prompt_tokens(prompts)
+    for c in vl.generate(prompts, [24] * len(prompts), seed=0):
+        assert c.text.strip() and 0 < c.completion_tokens <= 24
