@@ -84,6 +84,23 @@ class TaskStaticPolicy(_Stateless):
         return w
 
 
+class FixedPolicy(_Stateless):
+    """The same allocation every round (`bandit.fixed_allocation`): a static mix, e.g. an intervention."""
+
+    name = "fixed"
+
+    def __init__(self, num_caps: int, seed: int, allocation: tuple[float, ...]):
+        super().__init__(num_caps, seed)
+        if len(allocation) != num_caps:
+            raise ValueError(f"bandit.fixed_allocation: give {num_caps} weights (one per capability), "
+                             f"got {len(allocation)}")
+        self.allocation = check_allocation(np.asarray(allocation, dtype=np.float64), num_caps)
+
+    def select(self, context: Context) -> np.ndarray:
+        self.num_selections += 1
+        return self.allocation.copy()
+
+
 class RandomPolicy(_Stateless):
     """A uniformly random candidate from the same action set ReAD chooses from, each round."""
 
@@ -253,4 +270,6 @@ def make_policy(name: str, *, num_caps: int, seed: int, allocation: AllocationCo
         return RandomPolicy(num_caps, seed, allocation)
     if name == "exp3":
         return Exp3Policy(num_caps, seed, bandit)
-    raise ValueError(f"unknown policy {name!r}: choose one of read, greedy, uniform, task_static, random, exp3")
+    if name == "fixed":
+        return FixedPolicy(num_caps, seed, bandit.fixed_allocation)
+    raise ValueError(f"unknown policy {name!r}: choose one of read, greedy, uniform, task_static, random, exp3, fixed")

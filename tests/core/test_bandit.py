@@ -180,3 +180,17 @@ def test_features_shape():
 def test_unknown_policy():
     with pytest.raises(ValueError, match="unknown policy"):
         make_policy("oracle", num_caps=C, seed=0, allocation=ALLOC, bandit=BANDIT, reward=REWARD)
+
+
+def test_fixed_policy_repeats_its_allocation():
+    import dataclasses
+
+    bandit = dataclasses.replace(BANDIT, fixed_allocation=(0.0,) * (C - 2) + (0.25, 0.75))
+    policy = make_policy("fixed", num_caps=C, seed=0, allocation=ALLOC, bandit=bandit, reward=REWARD)
+    ctx = Context(requirement=tuple(np.full(C, 1 / C)), profile=tuple(np.zeros(C)), remaining_frac=1.0,
+                  last_allocation=None, last_reward=None)
+    for _ in range(3):
+        np.testing.assert_array_equal(policy.select(ctx), np.array(bandit.fixed_allocation))
+    assert policy.state_dict() == {"num_selections": 3}
+    with pytest.raises(ValueError, match="bandit.fixed_allocation: give"):
+        make_policy("fixed", num_caps=C, seed=0, allocation=ALLOC, bandit=BANDIT, reward=REWARD)
