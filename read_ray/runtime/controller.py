@@ -111,6 +111,7 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
 def prepare(cfg: ReadConfig, run: RunDirectory, teacher, log):
     """Teacher and student models, task card, pools, probe suite with cached references, normaliser;
     returns the Setup and the probe pool (started once, used for round 0 and every round)."""
+    from read_ray.model.identifier import learned_requirement
     from read_ray.model.inventory import probe_references_dir, reference_id
     from read_ray.model.loading import build_pruned_student, load_tokenizer, resolve_model_dir
     from read_ray.model.pools import pools_for_config
@@ -128,8 +129,10 @@ def prepare(cfg: ReadConfig, run: RunDirectory, teacher, log):
     teacher_dir = resolve_model_dir(cfg.teacher.model)
     card = load_task(cfg.task.name, dev_size=cfg.task.dev_size, test_size=cfg.task.test_size, seed=cfg.run.seed)
     manual = dict(cfg.task.requirement) or dict(card.requirement) or None
+    learned = (learned_requirement(cfg.task.identifier_path, card, caps)
+               if cfg.task.requirement_source == "learned" else None)
     requirement = requirement_for_card(caps, manual=manual, declared=cfg.task.declared_capability,
-                                       epsilon=cfg.task.requirement_epsilon)
+                                       epsilon=cfg.task.requirement_epsilon, learned=learned)
     student_init = str(run.root / "student_init")
     if cfg.student.init == "prune" and not (Path(student_init) / "config.json").is_file():
         build_pruned_student(teacher_dir, cfg.student.keep_layers, student_init)
