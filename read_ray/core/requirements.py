@@ -1,23 +1,29 @@
 """Requirement vectors r_tau on the capability simplex (METHOD.md, Requirement identification).
 
-Three sources, in order of preference:
+Three sources:
 
 1. a manual vector from the task card (normalised, must have positive mass): ``normalise_requirement``;
-2. the learned identifier g_phi (a 2-layer MLP over a frozen text embedding of the card, softmax over
+2. the learned identifier g_phi (used instead of the manual vector when the config selects it) (a 2-layer MLP over a frozen text embedding of the card, softmax over
    capabilities), fit on interventions (tau, Delta s, Delta U) by minimising
    ``sum (Delta U - g_phi(card)^T Delta s)^2 / n + lambda_ent * H(g_phi(card))``:
    ``RequirementHead``, ``fit_requirement_head``, ``predict_requirements``;
 3. a fallback one-hot on the declared capability with epsilon smoothing: ``fallback_requirement``.
+
+Interventions draw their allocations with ``intervention_allocation``; a saved identifier is a state dict
+plus JSON metadata (``save_requirement_head`` / ``load_requirement_head``); ``requirement_agreement``
+compares a learned vector with a manual one.
 
 Pure: stdlib, numpy and CPU torch. Randomness only from explicitly seeded local generators.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,9 +35,13 @@ __all__ = [
     "fallback_requirement",
     "fit_requirement_head",
     "identifier_loss",
+    "intervention_allocation",
+    "load_requirement_head",
     "normalise_requirement",
     "predict_requirements",
+    "requirement_agreement",
     "requirement_for_card",
+    "save_requirement_head",
 ]
 
 
@@ -95,8 +105,18 @@ def requirement_for_card(
     manual: Mapping[str, float] | None,
     declared: str | None,
     epsilon: float = 0.05,
+    learned: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The manual vector if the card has one, else the smoothed fallback on the declared capability."""
+    """The learned vector when one is given (the config selected the identifier), else the manual vector
+    if the card has one, else the smoothed fallback on the declared capability."""
+    if learned is not None:
+        vector = np.asarray(learned, dtype=np.float64)
+        names = _check_capabilities(capabilities)
+        if vector.shape != (len(names),) or not np.all(np.isfinite(vector)) or np.any(vector < 0):
+            raise ValueError(f"learned requirement must be {len(names)} finite weights >= 0, got {vector!r}")
+        if vector.sum() <= 0:
+            raise ValueError("learned requirement vector has no mass")
+        return vector / vector.sum()
     if manual is not None:
         return normalise_requirement(manual, capabilities)
     if declared is not None:
@@ -278,3 +298,67 @@ def predict_requirements(head: RequirementHead, embeddings: np.ndarray) -> np.nd
         # Softmax in float64 so each row sums to 1 to float64 precision.
         probs = torch.softmax(logits.to(torch.float64), dim=-1)
     return probs.numpy()
+
+
+def intervention_allocation(num_caps: int, *, max_support: int, seed: Sequence[int],
+                            alpha: float = 1.0) -> np.ndarray:
+    """A sparse Dirichlet allocation for one intervention: a support of 1..``max_support`` capabilities
+    (size and members uniform), Dirichlet(alpha) weights on it, 0 elsewhere. ``seed`` is the entropy of a
+    local generator (e.g. ``[run_seed, stream, task_key, index]``), so a rerun draws the same allocation."""
+    _check_positive_int("num_caps", num_caps)
+    if not isinstance(max_support, int) or not 1 <= max_support <= num_caps:
+        raise ValueError(f"max_support must be an int in [1, {num_caps}], got {max_support!r}")
+    if not _is_real(alpha) or not alpha > 0:
+        raise ValueError(f"alpha must be > 0, got {alpha!r}")
+    rng = np.random.default_rng(list(seed))
+    support_size = int(rng.integers(1, max_support + 1))
+    support = np.sort(rng.choice(num_caps, size=support_size, replace=False))
+    allocation = np.zeros(num_caps, dtype=np.float64)
+    allocation[support] = rng.dirichlet(np.full(support_size, float(alpha)))
+    return allocation
+
+
+def requirement_agreement(learned: np.ndarray, manual: np.ndarray) -> dict[str, float | bool]:
+    """How a learned requirement vector compares with a manual one: cosine similarity, whether their top
+    capabilities agree, and the total-variation distance (half the L1 distance, in [0, 1])."""
+    a, b = np.asarray(learned, dtype=np.float64), np.asarray(manual, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"learned and manual vectors must have the same 1-d shape, got {a.shape} and {b.shape}")
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return {"cosine": float(a @ b) / norm if norm > 0 else 0.0,
+            "top_agrees": int(np.argmax(a)) == int(np.argmax(b)),
+            "total_variation": 0.5 * float(np.abs(a - b).sum())}
+
+
+def save_requirement_head(head: RequirementHead, path: str | Path, metadata: Mapping[str, object]) -> None:
+    """``path`` (.pt): the state dict; ``path`` with suffix .json: the head's shape plus ``metadata``
+    (which must name the ``capabilities`` in output order)."""
+    path = Path(path)
+    capabilities = _check_capabilities(metadata.get("capabilities", ()))
+    if len(capabilities) != head.num_capabilities:
+        raise ValueError(f"metadata names {len(capabilities)} capabilities, the head has {head.num_capabilities}")
+    meta = {**metadata, "capabilities": capabilities, "embedding_dim": head.embedding_dim,
+            "hidden": head.hidden, "seed": head.seed}
+    torch.save(head.state_dict(), path)
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def load_requirement_head(path: str | Path) -> tuple[RequirementHead, dict]:
+    """The head saved by ``save_requirement_head`` (loaded with ``weights_only=True``) and its metadata;
+    a missing or unreadable file is a ValueError naming it."""
+    path = Path(path)
+    meta_path = path.with_suffix(".json")
+    for file in (path, meta_path):
+        if not file.is_file():
+            raise ValueError(f"requirement identifier file {file} does not exist: run `read-ray identify` to "
+                             f"make one, or give the path of its identifier.pt")
+    try:
+        meta = json.loads(meta_path.read_text())
+        head = RequirementHead(int(meta["embedding_dim"]), len(meta["capabilities"]), int(meta["hidden"]),
+                               seed=int(meta["seed"]))
+        head.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as exc:  # truncated, foreign or mismatched files
+        raise ValueError(f"requirement identifier {path} could not be loaded ({type(exc).__name__}: {exc}); "
+                         f"run `read-ray identify` again") from None
+    head.eval()
+    return head, meta

@@ -188,10 +188,16 @@ def prepare(cfg: ReadConfig, run: RunDirectory, teacher, log):
 
 
 def task_requirement(cfg: ReadConfig, card) -> np.ndarray:
-    """r_tau: the config's manual vector, else the task card's, else the smoothed one-hot fallback."""
+    """r_tau: the learned identifier's vector (task.requirement_source=learned), else the config's manual
+    vector, else the task card's, else the smoothed one-hot fallback."""
+    from read_ray.model.identifier import learned_requirement
+
+    caps = cfg.capabilities.names
     manual = dict(cfg.task.requirement) or dict(card.requirement) or None
-    return requirement_for_card(cfg.capabilities.names, manual=manual, declared=cfg.task.declared_capability,
-                                epsilon=cfg.task.requirement_epsilon)
+    learned = (learned_requirement(cfg.task.identifier_path, card, caps)
+               if cfg.task.requirement_source == "learned" else None)
+    return requirement_for_card(caps, manual=manual, declared=cfg.task.declared_capability,
+                                epsilon=cfg.task.requirement_epsilon, learned=learned)
 
 
 def teacher_texts(teacher, prompts: list[str], cfg: ReadConfig) -> list[str]:

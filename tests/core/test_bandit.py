@@ -180,3 +180,4 @@ def test_features_shape():
 def test_unknown_policy():
     with pytest.raises(ValueError, match="unknown policy"):
         make_policy("oracle", num_caps=C, seed=0, allocation=ALLOC, bandit=BANDIT, reward=REWARD)
+

@@ -65,3 +65,17 @@ def test_simulate_table_and_bad_policy():
     assert out.returncode == 0 and "task_static" in out.stdout and "95%" in out.stdout
     bad = cli("simulate", "--policies", "oracle")
     assert bad.returncode == 2 and "oracle" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--tasks", "gsm8k,nope"], "--tasks: give task names from"),
+        (["--tasks", "gsm8k,gsm8k"], "names a task twice"),
+        (["--tasks", "gsm8k", "--interventions", "0"], "--interventions: need at least 1"),
+    ],
+)
+def test_identify_bad_input_fails_before_ray(args, needle, tmp_path):
+    out = cli("identify", "--config", "tiny", "--out", str(tmp_path / "out"), *args)
+    assert out.returncode == 2 and needle in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "out").exists()

@@ -121,6 +121,12 @@ def test_missing_yaml_path():
         (["allocation.top_k=9"], "allocation.top_k"),
         (["allocation.weight_grid=[0.5, 1.5]"], "allocation.weight_grid"),
         (["run.name=a/b"], "run.name"),
+        (["task.requirement_source=oracle"], "task.requirement_source"),
+        (["task.requirement_source=learned"], "task.identifier_path: requirement_source=learned needs"),
+        (["task.requirement_source=learned", "task.identifier_path=/nonexistent/identifier.pt"],
+         "task.identifier_path: requirement identifier file /nonexistent/identifier.pt does not exist"),
+        (["bandit.policy=static"], "bandit.static_mix: policy=static needs a mix"),
+        (["bandit.policy=static", "bandit.static_mix.maths=1"], "bandit.static_mix.maths: unknown capability"),
     ],
 )
 def test_validate_names_the_problem(overrides, needle):
@@ -156,3 +162,17 @@ def test_config_is_frozen():
 def test_from_dict_defaults():
     cfg = config_from_dict({})
     assert cfg == ReadConfig()
+
+
+def test_learned_requirement_source_checks_the_identifier(tmp_path):
+    from read_ray.core.requirements import RequirementHead, save_requirement_head
+
+    path = tmp_path / "identifier.pt"
+    save_requirement_head(RequirementHead(4, 2, 3), path, {"capabilities": ["math", "reasoning"]})
+    overrides = ["task.requirement_source=learned", f"task.identifier_path={path}"]
+    with pytest.raises(ValueError, match="the identifier scores capabilities"):
+        validate(load_config("tiny", overrides))
+    cfg = validate(load_config("tiny", [*overrides, "capabilities.names=[math, reasoning]", "allocation.top_k=2",
+                                        "reward.spill_top_k=2"]))
+    assert cfg.task.requirement_source == "learned"
+

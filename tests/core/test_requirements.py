@@ -16,9 +16,13 @@ from read_ray.core.requirements import (
     fallback_requirement,
     fit_requirement_head,
     identifier_loss,
+    intervention_allocation,
+    load_requirement_head,
     normalise_requirement,
     predict_requirements,
+    requirement_agreement,
     requirement_for_card,
+    save_requirement_head,
 )
 
 CAPS = CAPABILITIES
@@ -117,6 +121,15 @@ def test_requirement_for_card_prefers_manual() -> None:
     # An empty manual vector is an error, not a silent fallback.
     with pytest.raises(ValueError, match="no mass"):
         requirement_for_card(CAPS, manual={}, declared="math")
+
+
+def test_requirement_for_card_uses_a_learned_vector_when_given() -> None:
+    learned = np.arange(1, len(CAPS) + 1, dtype=np.float64)
+    r = requirement_for_card(CAPS, manual={"math": 1.0}, declared="math", learned=learned)
+    np.testing.assert_allclose(r, learned / learned.sum())
+    for bad in (np.ones(3), -np.ones(len(CAPS)), np.full(len(CAPS), np.nan), np.zeros(len(CAPS))):
+        with pytest.raises(ValueError, match="learned requirement"):
+            requirement_for_card(CAPS, manual=None, declared="math", learned=bad)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -251,3 +264,51 @@ def test_fit_is_deterministic_for_a_seed() -> None:
     np.testing.assert_array_equal(
         predict_requirements(head_a, embeddings), predict_requirements(head_b, embeddings)
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Interventions, agreement, saving
+# --------------------------------------------------------------------------------------------------
+
+
+def test_intervention_allocation_is_sparse_seeded_and_on_the_simplex() -> None:
+    draws = [intervention_allocation(len(CAPS), max_support=3, seed=[0, 211, 5, m]) for m in range(40)]
+    for w in draws:
+        assert w.shape == (len(CAPS),) and np.all(w >= 0)
+        assert abs(w.sum() - 1.0) < 1e-12
+        assert 1 <= np.count_nonzero(w) <= 3
+    assert {np.count_nonzero(w) for w in draws} == {1, 2, 3}
+    np.testing.assert_array_equal(draws[7], intervention_allocation(len(CAPS), max_support=3, seed=[0, 211, 5, 7]))
+    assert not np.array_equal(draws[7], intervention_allocation(len(CAPS), max_support=3, seed=[1, 211, 5, 7]))
+    with pytest.raises(ValueError, match="max_support"):
+        intervention_allocation(len(CAPS), max_support=0, seed=[0])
+    with pytest.raises(ValueError, match="alpha"):
+        intervention_allocation(len(CAPS), max_support=2, seed=[0], alpha=0.0)
+
+
+def test_requirement_agreement() -> None:
+    manual = normalise_requirement({"math": 0.6, "reasoning": 0.4}, CAPS)
+    same = requirement_agreement(manual, manual)
+    assert same["cosine"] == pytest.approx(1.0) and same["top_agrees"] and same["total_variation"] == 0.0
+    other = normalise_requirement({"code": 1.0}, CAPS)
+    far = requirement_agreement(other, manual)
+    assert far["cosine"] == 0.0 and not far["top_agrees"] and far["total_variation"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="same 1-d shape"):
+        requirement_agreement(manual[:3], manual)
+
+
+def test_save_and_load_round_trip(tmp_path) -> None:
+    embeddings, items = _synthetic_interventions(seed=3)
+    head, _ = fit_requirement_head(embeddings, items, steps=20, seed=1)
+    path = tmp_path / "identifier.pt"
+    save_requirement_head(head, path, {"capabilities": list(CAPS), "tasks": ["a", "b", "c", "d"]})
+    loaded, meta = load_requirement_head(path)
+    assert meta["capabilities"] == list(CAPS) and meta["tasks"] == ["a", "b", "c", "d"]
+    np.testing.assert_array_equal(predict_requirements(loaded, embeddings), predict_requirements(head, embeddings))
+    with pytest.raises(ValueError, match="names 3 capabilities"):
+        save_requirement_head(head, tmp_path / "x.pt", {"capabilities": list(CAPS[:3])})
+    with pytest.raises(ValueError, match="does not exist"):
+        load_requirement_head(tmp_path / "missing.pt")
+    path.write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="could not be loaded"):
+        load_requirement_head(path)
