@@ -33,6 +33,7 @@ from read_ray.core.rounds import (
 )
 from read_ray.core.templates import LeakageFilter
 from read_ray.runtime.rundir import RunDirectory, atomic_write
+from read_ray.tracking import open_tracker
 
 
 @dataclass
@@ -67,6 +68,7 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
     from read_ray.runtime.teacher import start_teacher, stop_teacher
 
     run = RunDirectory.open(cfg, force=force)
+    tracker = open_tracker(cfg, run.root)                    # metrics.jsonl -> tensorboard / mlflow / wandb
     teacher = start_teacher(cfg)
     setup, probes = prepare(cfg, run, teacher, log)
     state = run.latest_state() or initial_state(
@@ -98,13 +100,15 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
         ray.get(learner.update.remote(ctx, allocation, record.reward), timeout=600)
         dev = dev_checkpoint(cfg, setup, state, learner, update.checkpoint_dir)
         t_bandit += time.perf_counter() - t1
-        commit(run, setup, state, plan, record, batch_rows, scores, dev, learner, update.checkpoint_dir,
+        commit(run, setup, state, plan, record, batch_rows, scores, dev, learner, update,
                t_bandit, time.perf_counter() - t0)
+        tracker.sync()
         state = run.latest_state()
         rounds_this_call += 1
         log(round_line(record, setup.caps, state, dev))
     probes.shutdown()
     stop_teacher()
+    tracker.close()
     return run
 
 
@@ -224,13 +228,13 @@ def dev_checkpoint(cfg: ReadConfig, setup: Setup, state: RoundState, learner, ch
 
 
 def commit(run: RunDirectory, setup: Setup, state: RoundState, plan: RoundPlan, record, batch_rows, scores,
-           dev: float | None, learner, checkpoint_dir: str, bandit_s: float, round_s: float) -> None:
+           dev: float | None, learner, update, bandit_s: float, round_s: float) -> None:
     """Write the round folder (student, bandit state, JSON files) and its manifest last."""
     import ray
 
     index = plan.round_index
     partial = run.begin_round(index)
-    shutil.copytree(checkpoint_dir, partial / "student")
+    shutil.copytree(update.checkpoint_dir, partial / "student")
     ray.get(learner.save.remote(str(partial / "bandit.pt")), timeout=600)
     state = RoundState(**{**state.__dict__, "checkpoint": str(run.round_dir(index) / "student")})
     rec = record.to_dict()
@@ -239,11 +243,12 @@ def commit(run: RunDirectory, setup: Setup, state: RoundState, plan: RoundPlan, 
                       "orchestration": max(0.0, round_s - stage_s - bandit_s)}
     rec["dev_utility_change"] = dev
     rec["bandit_scores"] = ray.get(learner.last_scores.remote(), timeout=60)
+    rec["train_step_losses"] = list(update.step_losses)
     files = {"plan.json": plan.to_dict(), "report.json": scores.to_dict(), "record.json": rec,
              "state.json": state.to_dict(),
              "batch.jsonl": "".join(json.dumps(r) + "\n" for r in batch_rows)}
     run.commit_round(index, partial, files, rec)
-    shutil.rmtree(Path(checkpoint_dir).parent, ignore_errors=True)    # the Train run folder of this round
+    shutil.rmtree(Path(update.checkpoint_dir).parent, ignore_errors=True)    # the Train run folder of this round
 
 
 def round_line(record, caps: tuple[str, ...], state: RoundState, dev: float | None) -> str:
