@@ -88,7 +88,8 @@ def test_sim_sweep_stops_bad_trials_and_writes_a_preset_that_loads(ray_cluster, 
         run_sweep(cfg, mode="sim", num_samples=1, space=space, out_dir=tmp_path / "sim")
 
 
-@pytest.mark.timeout(1200)
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_real_sweep_on_tiny_runs_whole_distillations_one_at_a_time(ray_cluster, tmp_path):
     cfg = replace(load_config("tiny"), run={"runs_dir": str(tmp_path / "runs")})
     space = {"bandit.kappa": {"choice": [0.5, 2.0]}, "reward.beta": {"uniform": [0.0, 1.0]}}
