@@ -5,6 +5,7 @@
     read-ray compare [--config ...] [--policies read,uniform,...,grid] [--seeds 1,2,3] [--out DIR] [key.sub=value ...]
     read-ray config show [--config PRESET_OR_PATH] [key.sub=value ...]
     read-ray simulate [--config ...] [--policies read,uniform,...] [--seeds N] [--rounds T] [--json]
+    read-ray sweep --mode sim|real [--config ...] [--num-samples N] [--search-space FILE] [--out DIR]
     read-ray data show --capability CAP [--n 5]
     read-ray data check [--json]
     read-ray profile --model teacher|student|PATH [--json]
@@ -94,6 +95,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
         run_compare(cfg, policies, seeds, out)
     table = (out / "results.md").read_text().split("\n## ")[0]
     print(table.rstrip() + f"\n\nresults: {out / 'results.md'} and {out / 'results.json'}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from read_ray.runtime.cluster import connect
+    from read_ray.sweep import load_search_space, run_sweep
+
+    cfg = _load(args)
+    space = load_search_space(args.search_space, cfg)
+    out = args.out or str(Path(cfg.run.runs_dir) / f"sweep-{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}")
+    with connect(cfg):
+        result = run_sweep(cfg, mode=args.mode, num_samples=args.num_samples, space=space, out_dir=out)
+    print(f"{len(result.trials)} trials in {result.seconds:.0f} s; best {result.best_objective:.4g} "
+          f"({', '.join(f'{k}={v}' for k, v in result.best_params.items())})")
+    print(f"trial table: {result.out_dir / 'trials.md'}\nbest preset: {result.best_preset} "
+          f"(read-ray run --config {result.best_preset})")
     return 0
 
 
@@ -194,6 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--rounds", type=int, default=20, help="decision rounds (budget.num_rounds), METHOD.md default 20")
     simulate.add_argument("--json", action="store_true", help="print the full result as JSON")
     simulate.set_defaults(func=cmd_simulate)
+
+    sweep = sub.add_parser("sweep", help="Ray Tune sweep of bandit/reward/allocation hyper-parameters")
+    _add_config_args(sweep)
+    sweep.add_argument("--mode", choices=("sim", "real"), required=True,
+                       help="sim: the core simulator (cheap, ASHA); real: whole distillation runs, one at a time")
+    sweep.add_argument("--num-samples", type=int, default=16, help="number of trials")
+    sweep.add_argument("--search-space", default=None, help="YAML search space (default: the packaged one)")
+    sweep.add_argument("--out", default=None, help="output folder (default: <run.runs_dir>/sweep-<mode>-<time>)")
+    sweep.set_defaults(func=cmd_sweep)
 
     run = sub.add_parser("run", help="run (or resume) a distillation; uses RAY_ADDRESS if set, else a local Ray")
     _add_config_args(run)

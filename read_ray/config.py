@@ -505,6 +505,7 @@ def validate(cfg: ReadConfig) -> ReadConfig:
     """Raise one ValueError listing every problem (each line names its key and the fix); return cfg."""
     from read_ray.core.budget import plan_round_budget
     from read_ray.core.templates import bundled_templates_dir, load_templates, templates_file
+    from read_ray.tracking import missing_backend_packages
 
     p: list[str] = []
     names = cfg.capabilities.names
@@ -659,6 +660,7 @@ def validate(cfg: ReadConfig) -> ReadConfig:
     known_backends = ("jsonl", "tensorboard", "mlflow", "wandb")
     for backend in cfg.logging.backends:
         _check(p, backend in known_backends, f"logging.backends: {backend!r} is not one of {', '.join(known_backends)}")
+    p += missing_backend_packages(cfg.logging.backends)
 
     if p:
         raise ValueError("invalid config:\n  - " + "\n  - ".join(p))

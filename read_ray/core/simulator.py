@@ -22,7 +22,7 @@ ledger) exactly as in the Ray controller; only generate/train/probe are simulate
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,8 +144,13 @@ def _training_split(generation: GenerationSummary, cap_tokens: int) -> dict[str,
     return dict(zip(caps, split_count(cap_tokens, sizes / sizes.sum()).tolist(), strict=True))
 
 
-def run_policy(cfg: ReadConfig, policy_name: str, seed: int, world: World | None = None) -> SimResult:
-    """One simulated distillation run: the controller's loop with generate/train/probe simulated."""
+def run_policy(cfg: ReadConfig, policy_name: str, seed: int, world: World | None = None,
+               on_round: Callable[[int, float], None] | None = None) -> SimResult:
+    """One simulated distillation run: the controller's loop with generate/train/probe simulated.
+
+    `on_round(rounds_done, utility)` is called after every round with the noise-free utility so far
+    (a Tune trial reports it, so a scheduler can stop a bad trial early).
+    """
     world = world or default_world(cfg.capabilities.names)
     caps = world.capabilities
     rng = np.random.default_rng([seed, WORLD_STREAM])
@@ -179,6 +184,8 @@ def run_policy(cfg: ReadConfig, policy_name: str, seed: int, world: World | None
         rewards.append(record.reward.reward)
         allocations.append(record.allocation)
         spills.append(off_target_drop(np.asarray(record.profile_after) - record.profile_before, allocation))
+        if on_round is not None:
+            on_round(state.rounds_done, world.utility(true_s))
     return SimResult(policy_name, seed, world.utility(true_s), float(np.mean(spills)) if spills else 0.0,
                      tuple(rewards), tuple(allocations), state.ledger.spent_tokens)
 

@@ -39,6 +39,7 @@ from read_ray.core.rounds import (
 )
 from read_ray.core.templates import LeakageFilter
 from read_ray.runtime.rundir import RunDirectory, atomic_write
+from read_ray.tracking import open_tracker
 
 
 @dataclass
@@ -73,6 +74,7 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
     from read_ray.runtime.teacher import APP_NAME, start_teacher, stop_teacher
 
     run = RunDirectory.open(cfg, force=force)
+    tracker = open_tracker(cfg, run.root)                    # metrics.jsonl -> tensorboard / mlflow / wandb
     teacher_app = f"{APP_NAME}_{cfg.run.name}"      # one Serve app per run: runs can share a cluster
     teacher = start_teacher(cfg, app_name=teacher_app)
     setup, probes = prepare(cfg, run, teacher, log)
@@ -120,8 +122,9 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
         ray.get(learner.update.remote(ctx, plan.allocation, record.reward), timeout=600)
         dev = dev_checkpoint(cfg, setup, state, learner, update.checkpoint_dir)
         t_bandit += time.perf_counter() - t1
-        commit(run, setup, state, plan, record, batch_rows, scores, dev, learner, update.checkpoint_dir,
+        commit(run, setup, state, plan, record, batch_rows, scores, dev, learner, update,
                t_bandit, time.perf_counter() - t0, upcoming)
+        tracker.sync()
         state, t0 = run.latest_state(), time.perf_counter()
         rounds_this_call += 1
         log(round_line(record, setup.caps, state, dev))
@@ -135,6 +138,7 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
             pending = launch_generation(teacher, chosen[1], cfg.run.seed)
     probes.shutdown()
     stop_teacher(teacher_app)
+    tracker.close()
     return run
 
 
@@ -278,14 +282,14 @@ def dev_checkpoint(cfg: ReadConfig, setup: Setup, state: RoundState, learner, ch
 
 
 def commit(run: RunDirectory, setup: Setup, state: RoundState, plan: RoundPlan, record, batch_rows, scores,
-           dev: float | None, learner, checkpoint_dir: str, bandit_s: float, round_s: float, upcoming) -> None:
+           dev: float | None, learner, update, bandit_s: float, round_s: float, upcoming) -> None:
     """Write the round folder (student, bandit state, JSON files, a pipelined run's next pick) and its
     manifest last."""
     import ray
 
     index = plan.round_index
     partial = run.begin_round(index)
-    shutil.copytree(checkpoint_dir, partial / "student")
+    shutil.copytree(update.checkpoint_dir, partial / "student")
     ray.get(learner.save.remote(str(partial / "bandit.pt")), timeout=600)
     state = RoundState(**{**state.__dict__, "checkpoint": str(run.round_dir(index) / "student")})
     rec = record.to_dict()
@@ -295,13 +299,14 @@ def commit(run: RunDirectory, setup: Setup, state: RoundState, plan: RoundPlan, 
                       "orchestration": max(0.0, round_s - blocked_s - bandit_s)}
     rec["dev_utility_change"] = dev
     rec["bandit_scores"] = ray.get(learner.last_scores.remote(), timeout=60)
+    rec["train_step_losses"] = list(update.step_losses)
     files = {"plan.json": plan.to_dict(), "report.json": scores.to_dict(), "record.json": rec,
              "state.json": state.to_dict(),
              "batch.jsonl": "".join(json.dumps(r) + "\n" for r in batch_rows)}
     if upcoming:
         files["next_choice.json"] = {"context": asdict(upcoming[0]), "plan": upcoming[1].to_dict()}
     run.commit_round(index, partial, files, rec)
-    shutil.rmtree(Path(checkpoint_dir).parent, ignore_errors=True)    # the Train run folder of this round
+    shutil.rmtree(Path(update.checkpoint_dir).parent, ignore_errors=True)    # the Train run folder of this round
 
 
 def round_line(record, caps: tuple[str, ...], state: RoundState, dev: float | None) -> str:

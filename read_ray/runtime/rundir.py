@@ -2,7 +2,9 @@
 
     runs/<name>/
       config.yaml                  resolved config, written before any work
-      ledger.jsonl  metrics.jsonl  append-only, one line per complete round
+      ledger.jsonl                 append-only, one line per complete round
+      metrics.jsonl                append-only: per complete round, its train micro-steps, then the round
+                                   (read_ray.tracking.metric_lines; other tracking backends mirror it)
       rounds/round_0003/  plan.json batch.jsonl report.json record.json state.json bandit.pt student/ MANIFEST.json
       report.md  plots/*.png
 
@@ -24,6 +26,7 @@ from typing import Any
 
 from read_ray.config import ReadConfig, config_from_dict, config_to_dict, read_yaml_file, to_yaml
 from read_ray.core.rounds import RoundState
+from read_ray.tracking import metric_lines
 
 # sections a resumed run may change without --force (they do not change what the run computes)
 _MAY_DIFFER = ("logging", "compare")
@@ -59,9 +62,11 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: s
 
 
 class RunDirectory:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, capabilities: tuple[str, ...] = ()):
         self.root = root
         self.rounds_dir = root / "rounds"
+        self.capabilities = capabilities      # names the per-capability metrics
+        self.train_steps = 0                  # student micro-steps in the complete rounds (metrics step axis)
 
     @classmethod
     def open(cls, cfg: ReadConfig, *, force: bool = False) -> RunDirectory:
@@ -71,7 +76,7 @@ class RunDirectory:
         difference, unless `force` (then the new config is written and the run continues).
         """
         root = (Path(cfg.run.runs_dir) / cfg.run.name).resolve()
-        run = cls(root)
+        run = cls(root, cfg.capabilities.names)
         config_path = root / "config.yaml"
         if config_path.exists():
             try:
@@ -177,37 +182,30 @@ class RunDirectory:
         final = self.round_dir(index)
         os.replace(partial, final)
         self._append("ledger.jsonl", {"round": index, **record["ledger"]})
-        self._append("metrics.jsonl", _metrics_line(record))
+        self._append("metrics.jsonl", *metric_lines(record, self.capabilities, self.train_steps))
+        self.train_steps += len(record.get("train_step_losses", ()))
         return final
 
     # ------------------------------------------------------------------ logs
 
-    def _append(self, name: str, row: Mapping[str, Any]) -> None:
+    def _append(self, name: str, *rows: Mapping[str, Any]) -> None:
         with open(self.root / name, "a") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write("".join(json.dumps(row) + "\n" for row in rows))
             f.flush()
             os.fsync(f.fileno())
 
     def rebuild_logs(self) -> None:
-        """Make ledger.jsonl and metrics.jsonl hold exactly one line per complete round (after a crash)."""
+        """Make ledger.jsonl and metrics.jsonl hold exactly the lines of the complete rounds (after a crash)."""
         ledger, metrics = [], []
+        self.train_steps = 0
         for index in self.complete_rounds():
             record = json.loads((self.round_dir(index) / "record.json").read_text())
             ledger.append(json.dumps({"round": index, **record["ledger"]}))
-            metrics.append(json.dumps(_metrics_line(record)))
+            metrics += [json.dumps(line) for line in metric_lines(record, self.capabilities, self.train_steps)]
+            self.train_steps += len(record.get("train_step_losses", ()))
         atomic_write(self.root / "ledger.jsonl", "".join(line + "\n" for line in ledger))
         atomic_write(self.root / "metrics.jsonl", "".join(line + "\n" for line in metrics))
 
     def records(self) -> list[dict]:
         return [json.loads((self.round_dir(i) / "record.json").read_text()) for i in self.complete_rounds()]
 
-
-def _metrics_line(record: Mapping[str, Any]) -> dict:
-    """Round-level metrics, namespaced."""
-    reward = record["reward"]
-    line = {"round": record["round_index"], "bandit/reward": reward["reward"], "bandit/gain": reward["gain"],
-            "bandit/spill": reward["spill"], "bandit/cost": reward["cost"], "train/loss": record["train_loss"],
-            "budget/spent_tokens": sum(record["ledger"][k] for k in ("generation_tokens", "training_tokens")),
-            "probe/off_target_drop": record["off_target_drop"]}
-    line.update({f"seconds/{k}": v for k, v in record["seconds"].items()})
-    return line

@@ -72,6 +72,7 @@ class StudentUpdate:
     loss: float                         # mean training loss over steps
     steps: int
     seconds: float
+    step_losses: tuple[float, ...] = ()  # per micro-step, mean over the ranks that trained on data
 
 
 def train_worker(config: dict) -> None:
@@ -99,7 +100,7 @@ def train_worker(config: dict) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=deepspeed_config(train, world))
 
-    losses = []
+    losses: list[float | None] = []     # per micro-step; None where this rank's slice had run out
     tokens: dict[str, int] = {}
     topk = train.kd_top_k if train.loss == "topk_kd" else 0
     for step in range(num_micro_steps):
@@ -122,21 +123,22 @@ def train_worker(config: dict) -> None:
             )
         engine.backward(loss * weight)
         engine.step()
+        losses.append(float(loss) if batch_ids else None)
         if batch_ids:
-            losses.append(float(loss))
             for s in batch_samples:
                 tokens[s.capability] = tokens.get(s.capability, 0) + s.num_tokens
 
     gathered = [None] * world
     torch.distributed.all_gather_object(gathered, {"tokens": tokens, "losses": losses})
     all_tokens: dict[str, int] = {}
-    all_losses: list[float] = []
     for part in gathered:
-        all_losses += part["losses"]
         for cap, n in part["tokens"].items():
             all_tokens[cap] = all_tokens.get(cap, 0) + n
+    all_losses = [x for part in gathered for x in part["losses"] if x is not None]
+    per_step = [[x for part in gathered if (x := part["losses"][i]) is not None] for i in range(num_micro_steps)]
     metrics = {"tokens_by_capability": all_tokens, "steps": num_micro_steps,
-               "loss": sum(all_losses) / len(all_losses) if all_losses else float("nan")}
+               "loss": sum(all_losses) / len(all_losses) if all_losses else float("nan"),
+               "step_losses": [sum(xs) / len(xs) for xs in per_step if xs]}
 
     state_dict = engine._zero3_consolidated_16bit_state_dict() if train.zero_stage == 3 else None
     with tempfile.TemporaryDirectory() as tmp:
@@ -198,4 +200,5 @@ def fit_student(
     return StudentUpdate(
         checkpoint_dir=result.checkpoint.path, tokens_by_capability=dict(metrics["tokens_by_capability"]),
         loss=float(metrics["loss"]), steps=int(metrics["steps"]), seconds=time.perf_counter() - start,
+        step_losses=tuple(float(x) for x in metrics["step_losses"]),
     )
