@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $@
 
 run: setup
-	$(BIN)/read-ray simulate
+	$(BIN)/read-ray run --config default
 
 test: setup
 	$(BIN)/python -m pytest
