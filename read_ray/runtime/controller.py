@@ -205,29 +205,57 @@ def task_requirement(cfg: ReadConfig, card) -> np.ndarray:
 
 
 def teacher_texts(teacher, prompts: list[str], cfg: ReadConfig) -> list[str]:
-    responses = [teacher.generate.remote(p, cfg.teacher.max_new_tokens, seed=i) for i, p in enumerate(prompts)]
-    return [r.result(timeout_s=3600)["text"] for r in responses]
+    requests = [(p, cfg.teacher.max_new_tokens, i) for i, p in enumerate(prompts)]
+    responses = [teacher.generate.remote(*r) for r in requests]
+    return [await_teacher(teacher.generate, q, r)[0]["text"] for q, r in zip(requests, responses, strict=True)]
+
+
+TEACHER_RESENDS = 3     # times one request is re-sent after the replica holding it died
+
+
+def await_teacher(method, args: tuple, response=None) -> tuple[object, int]:
+    """(result, attempts) of one teacher request `method.remote(*args)` (sent now unless `response` is given).
+
+    Serve replaces a dead replica and re-routes requests it had not yet accepted, but a request the replica
+    had accepted dies with it (`RayActorError`); that request is re-sent as it was (same seed), at most
+    TEACHER_RESENDS times. Only the result that comes back is counted: a lost attempt returned nothing and
+    is not charged.
+    """
+    from ray.exceptions import RayActorError
+
+    attempts = 1
+    response = method.remote(*args) if response is None else response
+    while True:
+        try:
+            return response.result(timeout_s=3600), attempts
+        except RayActorError:
+            if attempts > TEACHER_RESENDS:
+                raise
+            attempts += 1
+            response = method.remote(*args)
 
 
 @dataclass
 class PendingGeneration:
-    """Teacher requests in flight for one plan (Serve responses), started at `start_s`."""
+    """Teacher requests in flight for one plan: (prompt, max_new_tokens, seed) per kept prompt, their Serve
+    responses, the teacher handle (to re-send a request lost with its replica), started at `start_s`."""
     plan: RoundPlan
     kept: list
+    requests: list
     responses: list
+    teacher: object
     start_s: float
 
 
 def launch_generation(teacher, plan: RoundPlan, seed: int) -> PendingGeneration:
     """Send the plan's prompts that fit the generation cap (worst case) to the teacher; returns at once."""
     start = time.perf_counter()
-    prompt_tokens = teacher.count_prompt_tokens.remote([p.text for p in plan.prompts]).result(timeout_s=600)
+    prompt_tokens, _ = await_teacher(teacher.count_prompt_tokens, ([p.text for p in plan.prompts],))
     caps_tokens = [plan.max_new_tokens[p.capability] for p in plan.prompts]
     kept = [plan.prompts[i] for i in select_within_cap(prompt_tokens, caps_tokens, plan.generation_cap_tokens)]
-    responses = [teacher.generate.remote(p.text, plan.max_new_tokens[p.capability],
-                                         seed=plan.request_seed(i, seed))
-                 for i, p in enumerate(kept)]
-    return PendingGeneration(plan, kept, responses, start)
+    requests = [(p.text, plan.max_new_tokens[p.capability], plan.request_seed(i, seed)) for i, p in enumerate(kept)]
+    responses = [teacher.generate.remote(*r) for r in requests]
+    return PendingGeneration(plan, kept, requests, responses, teacher, start)
 
 
 def collect_generation(pending: PendingGeneration, tokenizer):
@@ -235,17 +263,19 @@ def collect_generation(pending: PendingGeneration, tokenizer):
     from read_ray.model.loading import apply_chat_template
     from read_ray.model.training import make_sample
 
-    completions = [r.result(timeout_s=3600) for r in pending.responses]
+    answers = [await_teacher(pending.teacher.generate, request, response)
+               for request, response in zip(pending.requests, pending.responses, strict=True)]
     counts = {c: 0 for c in pending.plan.prompts_per_capability}
     ptoks, ctoks = dict(counts), dict(counts)
     samples, rows = [], []
-    for prompt, c in zip(pending.kept, completions, strict=True):
+    for prompt, (c, attempts) in zip(pending.kept, answers, strict=True):
         cap = prompt.capability
         counts[cap] += 1
         ptoks[cap] += c["prompt_tokens"]
         ctoks[cap] += c["completion_tokens"]
         rows.append({"capability": cap, "source_id": prompt.source_id, "prompt": prompt.text, "completion": c["text"],
-                     "prompt_tokens": c["prompt_tokens"], "completion_tokens": c["completion_tokens"]})
+                     "prompt_tokens": c["prompt_tokens"], "completion_tokens": c["completion_tokens"],
+                     "attempts": attempts})
         if c["text"] and c["completion_tokens"]:    # an empty completion is paid for but not trained on
             samples.append(make_sample(tokenizer, apply_chat_template(tokenizer, prompt.text),
                                        c["text"], cap, topk=c.get("topk_logprobs")))

@@ -5,6 +5,11 @@ seeded schedule (`fill_training_cap`) so the tokens trained on are exact and nev
 training cap; ranks take interleaved slices of it. DeepSpeed detects the accelerator itself (gloo on
 CPU, nccl on GPU); the optimizer is a torch AdamW (no op compile). Rank 0 saves the updated student as an
 HF directory and reports it as the Ray Train checkpoint that the next round and the probe pool load.
+
+A worker that dies mid-fit makes Ray Train (FailureConfig(max_failures=train.max_failures)) start a new
+worker group, which trains the round again from its start checkpoint (the last committed student: nothing
+is reported before the end of a fit). Only the attempt that finishes reports tokens, so a round is charged
+for what it trained once, exactly as without the failure.
 """
 
 from __future__ import annotations

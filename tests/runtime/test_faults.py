@@ -1,0 +1,280 @@
+"""Faults injected for real into a `tiny` run (2 rounds) on local Ray, each process killed by its PID.
+
+A watcher thread waits until round 0 is committed, then until the process to kill is doing its part of
+round 1, and SIGKILLs it; PIDs come from the GCS actor table (`ray._private.state.actors`, which needs
+no dashboard: the test cluster runs without one). Every faulted run is compared with one uninterrupted
+run of the same config and seed (`reference`): what the run charges and records must not change.
+The driver is killed in a subprocess with its own local Ray (own RAY_TMPDIR) and resumed by
+`read-ray run` on the same run directory. docs/RELIABILITY.md lists these tests as its fault rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import torch
+
+from read_ray.config import load_config, replace
+from read_ray.runtime.controller import run_distillation
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def tiny_cfg(runs_dir, name, *, pipeline: bool = False, **sections):
+    return replace(load_config("tiny"), run={"name": name, "runs_dir": str(runs_dir), "pipeline": pipeline},
+                   **sections)
+
+
+def actor_table() -> list[dict]:
+    import ray._private.state
+
+    return list(ray._private.state.actors().values())
+
+
+def alive(class_prefix: str) -> list[dict]:
+    return [a for a in actor_table() if a["ActorClassName"].startswith(class_prefix) and a["State"] == "ALIVE"]
+
+
+def actor_ids(class_prefix: str) -> set[str]:
+    return {a["ActorID"] for a in actor_table() if a["ActorClassName"].startswith(class_prefix)}
+
+
+class KillInRound1(threading.Thread):
+    """Once `run_root` holds a committed round 0, polls `find_target()` until it names a process
+    (pid, description), and SIGKILLs that PID: the fault lands in round 1."""
+
+    def __init__(self, run_root: Path, find_target, timeout_s: float = 800):
+        super().__init__(daemon=True)
+        self.run_root, self.find_target, self.timeout_s = run_root, find_target, timeout_s
+        self.killed: tuple[int, str] | None = None
+        self.error: BaseException | None = None
+
+    def run(self):
+        deadline = time.monotonic() + self.timeout_s
+        try:
+            while time.monotonic() < deadline and self.killed is None:
+                if (self.run_root / "rounds" / "round_0000").is_dir():
+                    target = self.find_target()
+                    if target:
+                        os.kill(target[0], signal.SIGKILL)
+                        self.killed = target
+                time.sleep(0.02)
+        except BaseException as exc:   # reported by the test
+            self.error = exc
+
+
+def run_with_kill(cfg, find_target):
+    killer = KillInRound1(Path(cfg.run.runs_dir) / cfg.run.name, find_target)
+    killer.start()
+    run = run_distillation(cfg)
+    killer.join(timeout=5)
+    assert killer.error is None, killer.error
+    assert killer.killed, "the watcher found nothing to kill during round 1"
+    return run, killer.killed
+
+
+def rows(run, index: int) -> list[dict]:
+    return [json.loads(line) for line in (run.round_dir(index) / "batch.jsonl").read_text().splitlines()]
+
+
+def ledger_lines(run) -> list[dict]:
+    return [json.loads(line) for line in (run.root / "ledger.jsonl").read_text().splitlines()]
+
+
+def same_state(a, b) -> bool:
+    """Equal nested containers of tensors and plain values (a bandit state_dict)."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same_state(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return isinstance(b, list | tuple) and len(a) == len(b) and all(map(same_state, a, b))
+    return a == b
+
+
+def assert_same_run(run, reference, *, outcomes: bool = True) -> None:
+    """Same rounds, allocations, token charges and ledger as the reference; with `outcomes` also the same
+    losses, probe profiles, rewards and bandit state."""
+    got, want = run.records(), reference.records()
+    assert len(got) == len(want) == 2
+    keys = ("allocation", "generation_tokens", "training_tokens", "probe_tokens", "ledger")
+    if outcomes:
+        keys += ("train_loss", "profile_after", "reward")
+    for g, w in zip(got, want, strict=True):
+        for key in keys:
+            assert g[key] == w[key], (g["round_index"], key)
+    assert ledger_lines(run) == ledger_lines(reference)
+    for index in (0, 1) if outcomes else ():
+        load = [torch.load(r.round_dir(index) / "bandit.pt", weights_only=True) for r in (run, reference)]
+        assert same_state(*load), f"bandit state after round {index} differs"
+
+
+@pytest.fixture(scope="module")
+def reference(ray_cluster, tmp_path_factory):
+    """The uninterrupted run every faulted run is compared with."""
+    return run_distillation(tiny_cfg(tmp_path_factory.mktemp("reference"), "reference"))
+
+
+@pytest.mark.timeout(900)
+def test_teacher_replica_killed_mid_generation(ray_cluster, reference, tmp_path):
+    """The replica dies with round 1's requests in it: Serve starts a new replica, the lost requests are
+    re-sent with their seeds, and each kept completion is counted once. (Batches of up to 8 wait 0.5 s to
+    fill, so the round's requests sit in the replica long enough to be killed there.)"""
+    import ray
+
+    prefix = "ServeReplica:read_ray_teacher"
+    before = actor_ids(prefix)
+
+    def busy_replica():
+        for actor in alive(prefix):
+            replica = ray.get_actor(actor["Name"], namespace="serve")
+            if ray.get(replica.get_num_ongoing_requests.remote(), timeout=30) >= 2:   # generate requests
+                return actor["Pid"], actor["ActorID"]
+        return None
+
+    cfg = tiny_cfg(tmp_path, "teacher_killed", teacher={"batch_wait_timeout_s": 0.5, "max_batch_size": 8})
+    run, (pid, actor_id) = run_with_kill(cfg, busy_replica)
+    assert {a["ActorID"]: a for a in actor_table()}[actor_id]["State"] == "DEAD"
+    assert len(actor_ids(prefix) - before) >= 2, "Serve did not start a replacement replica"
+
+    batch, want = rows(run, 1), rows(reference, 1)
+    assert [r["prompt"] for r in batch] == [r["prompt"] for r in want]     # each kept prompt exactly once
+    record = run.records()[1]
+    for cap, tokens in record["generation_tokens"].items():
+        assert tokens == sum(r["prompt_tokens"] + r["completion_tokens"] for r in batch if r["capability"] == cap)
+    assert max(r["attempts"] for r in batch) == 2, "no completion was re-sent, or one more than once"
+    assert_same_run(run, reference, outcomes=False)
+
+
+@pytest.mark.timeout(900)
+def test_train_worker_killed_mid_round(ray_cluster, reference, tmp_path):
+    """A Train worker dies during round 1's fit: Ray Train (FailureConfig(max_failures=train.max_failures))
+    starts a new worker group that trains from the round's start checkpoint; only the attempt that finishes
+    reports tokens, so the round charges exactly what an uninterrupted fit does."""
+    prefix = "RayTrainWorker"
+    before = actor_ids(prefix)
+    first_seen: dict[str, float] = {}
+
+    def running_worker():
+        workers = alive(prefix)
+        for w in workers:
+            first_seen.setdefault(w["ActorID"], time.monotonic())
+        ready = [w for w in workers if time.monotonic() - first_seen[w["ActorID"]] > 1.0]
+        return (ready[0]["Pid"], ready[0]["ActorID"]) if len(workers) == 2 and ready else None
+
+    run, (pid, actor_id) = run_with_kill(tiny_cfg(tmp_path, "train_killed"), running_worker)
+    started = actor_ids(prefix) - before
+    assert len(started) == 3 * 2, f"expected 2 fits + 1 restarted worker group of 2 workers, saw {len(started)}"
+    assert_same_run(run, reference)
+
+
+@pytest.mark.timeout(900)
+def test_probe_actor_killed_while_scoring(ray_cluster, reference, tmp_path):
+    """A probe actor dies while scoring round 1's student: Ray restarts it (max_restarts) and re-runs its
+    scoring task (max_task_retries); the report covers every capability with the reference's scores."""
+    prefix = "ProbeEvaluator"
+
+    def scoring_actor():
+        for actor in alive(prefix):
+            try:     # Ray titles a worker process after the task it runs: "ray::ProbeEvaluator.score"
+                title = " ".join(psutil.Process(actor["Pid"]).cmdline())
+            except psutil.Error:
+                continue
+            if title.startswith("ray::ProbeEvaluator.score"):
+                return actor["Pid"], actor["ActorID"]
+        return None
+
+    run, (pid, actor_id) = run_with_kill(tiny_cfg(tmp_path, "probe_killed"), scoring_actor)
+    restarted = {a["ActorID"]: a for a in actor_table()}[actor_id]
+    assert restarted["NumRestarts"] >= 1
+    report = json.loads((run.round_dir(1) / "report.json").read_text())
+    assert report == json.loads((reference.round_dir(1) / "report.json").read_text())
+    assert_same_run(run, reference)
+
+
+def read_ray_run(runs_dir: Path, name: str, ray_tmp: str, log: Path, *, pipeline: bool) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_TMPDIR": ray_tmp,
+                                                                          "PYTHONUNBUFFERED": "1"}
+    args = [sys.executable, "-m", "read_ray.cli", "run", "--config", "tiny", f"run.runs_dir={runs_dir}",
+            f"run.name={name}", f"run.pipeline={str(pipeline).lower()}"]
+    return subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+
+
+def kill_driver_in_round1(proc: subprocess.Popen, run_root: Path, ray_tmp: str) -> int:
+    """SIGKILL the driver once round 1's fit has started, then end every process of its Ray (by PID);
+    returns how many were still running after 30 s and had to be killed."""
+    trigger = run_root / "train" / "round_0001.samples.jsonl"
+    deadline = time.monotonic() + 800
+    while not trigger.exists():
+        assert proc.poll() is None, f"the driver exited with {proc.returncode} before round 1 trained"
+        assert time.monotonic() < deadline, "round 1 never started"
+        time.sleep(0.05)
+    driver = psutil.Process(proc.pid)
+    ray_processes = driver.children(recursive=True)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert not (run_root / "rounds" / "round_0001").exists()
+    # Ray fate-shares its head processes with the driver; anything left (e.g. an agent re-parented when
+    # the raylet died first) is ours: a child of the driver, or a process naming this Ray's temp dir
+    _, left = psutil.wait_procs(ray_processes, timeout=30)
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        if ray_tmp in " ".join(p.info["cmdline"] or ()) and p not in left:
+            left.append(p)
+    for p in left:
+        try:
+            os.kill(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _, still = psutil.wait_procs(left, timeout=30)
+    assert not still, f"could not end {still}"
+    return len(left)
+
+
+def driver_kill_and_resume(tmp_path, name: str, *, pipeline: bool):
+    from read_ray.runtime.rundir import RunDirectory
+
+    ray_tmp = tempfile.mkdtemp(prefix="rr")        # short: Ray's socket paths must fit in 107 bytes
+    try:
+        log = tmp_path / f"{name}.log"
+        proc = read_ray_run(tmp_path, name, ray_tmp, log, pipeline=pipeline)
+        try:
+            kill_driver_in_round1(proc, tmp_path / name, ray_tmp)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        resumed = read_ray_run(tmp_path, name, ray_tmp, log, pipeline=pipeline)
+        assert resumed.wait(timeout=800) == 0, log.read_text()[-4000:]
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert "resuming after round 1" in log.read_text()
+    return RunDirectory((tmp_path / name).resolve())
+
+
+@pytest.mark.timeout(1200)
+def test_driver_sigkilled_mid_round_resumes_exactly(reference, tmp_path):
+    """`read-ray run` killed with SIGKILL while round 1 trains; `read-ray run` again on the same
+    directory redoes round 1 from round 0's state: same ledger, round records and bandit state."""
+    run = driver_kill_and_resume(tmp_path, "driver_killed", pipeline=False)
+    assert_same_run(run, reference)
+
+
+@pytest.mark.timeout(1500)
+def test_pipelined_driver_sigkilled_mid_round_resumes_exactly(ray_cluster, tmp_path):
+    """The same with run.pipeline: round 1 was picked and saved with round 0 (next_choice.json) before the
+    kill, and the resumed run uses that pick."""
+    reference = run_distillation(tiny_cfg(tmp_path / "reference", "piped", pipeline=True))
+    run = driver_kill_and_resume(tmp_path, "piped", pipeline=True)
+    assert (run.round_dir(0) / "next_choice.json").read_text() == \
+        (reference.round_dir(0) / "next_choice.json").read_text()
+    assert_same_run(run, reference)
