@@ -13,7 +13,14 @@ import torch
 
 from read_ray.config import ResourcesConfig, TrainConfig, load_config, replace
 from read_ray.core.budget import Ledger
-from read_ray.core.rounds import RoundPlan, initial_state
+from read_ray.core.rounds import (
+    GenerationSummary,
+    ProbeSummary,
+    RoundPlan,
+    TrainingSummary,
+    initial_state,
+    settle_round,
+)
 from read_ray.core.templates import Prompt
 from read_ray.model.generation import Completion
 from read_ray.model.loading import load_causal_lm, load_tokenizer
@@ -23,9 +30,18 @@ from read_ray.runtime.rundir import RunDirectory
 
 
 def _record(index: int) -> dict:
-    return {"round_index": index, "ledger": {"generation_tokens": 10, "training_tokens": 20},
-            "reward": {"reward": 0.1, "gain": 0.2, "spill": 0.0, "cost": 0.1}, "train_loss": 1.0,
-            "off_target_drop": 0.0, "seconds": {"train": 1.0}}
+    """A real round record (core.rounds.settle_round) of a round that trained 20 math tokens."""
+    caps = load_config("tiny").capabilities.names
+    plan = RoundPlan(round_index=index, allocation=(1.0,) + (0.0,) * (len(caps) - 1), prompts=(),
+                     prompts_per_capability={caps[0]: 1}, max_new_tokens={c: 8 for c in caps},
+                     generation_cap_tokens=100, training_cap_tokens=100, progress_frac=0.0,
+                     recent_source_ids={}, blocked_count=0, capped_count=0)
+    _, record = settle_round(
+        initial_state(Ledger(6000), np.zeros(len(caps))), plan,
+        GenerationSummary({caps[0]: 1}, {caps[0]: 4}, {caps[0]: 6}, 1.0), TrainingSummary({caps[0]: 20}, 1.0, None, 1.0),
+        ProbeSummary((1.0,) * len(caps), (0.5,) * len(caps), 0, 1.0),
+        requirement=np.full(len(caps), 1 / len(caps)), beta=0.5, spill_top_k=2, lambda_per_1k_tokens=0.0)
+    return record.to_dict()
 
 
 def commit_one_round(tmp_path, student_dir) -> RunDirectory:
@@ -35,7 +51,7 @@ def commit_one_round(tmp_path, student_dir) -> RunDirectory:
     partial = run.begin_round(0)
     student = load_causal_lm(student_dir)
     student.save_pretrained(partial / "student")
-    state = initial_state(Ledger(cfg.budget.total_tokens), np.zeros(2), checkpoint=str(run.round_dir(0) / "student"))
+    state = initial_state(Ledger(cfg.budget.total_tokens), np.zeros(len(cfg.capabilities.names)), checkpoint=str(run.round_dir(0) / "student"))
     run.commit_round(0, partial, {"state.json": state.to_dict(), "record.json": _record(0)}, _record(0))
     assert run.latest_state() is not None
     return run
