@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 
 from read_ray.config import ReadConfig
@@ -22,6 +23,9 @@ LOCAL_ENV = {
     "HF_DATASETS_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
+    # DeepSpeed's CPU op is compiled per Python environment: two environments sharing the user-wide
+    # cache rebuild each other's op, and a build killed half-way leaves a lock every worker waits on.
+    "TORCH_EXTENSIONS_DIR": os.path.join(sys.prefix, "torch_extensions"),
 }
 
 

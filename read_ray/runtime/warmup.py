@@ -1,7 +1,8 @@
 """Build DeepSpeed's CPU communication op once, so the first real training round does not pay ~50 s.
 
 `python -m read_ray.runtime.warmup` runs a one-process `deepspeed.initialize` on a tiny model (gloo,
-loopback). The compiled op is cached under ~/.cache/torch_extensions; later runs return in seconds.
+loopback). The compiled op is cached in the environment (`<sys.prefix>/torch_extensions`, see
+`cluster.LOCAL_ENV`); later runs return in seconds.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ def _free_port() -> int:
 
 def warm_deepspeed() -> float:
     """Initialise DeepSpeed once in this process; returns the seconds it took."""
-    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "RANK": "0", "LOCAL_RANK": "0",
+    from read_ray.runtime.cluster import LOCAL_ENV
+
+    env = {"TORCH_EXTENSIONS_DIR": LOCAL_ENV["TORCH_EXTENSIONS_DIR"], "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "RANK": "0", "LOCAL_RANK": "0",
            "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1"}
     for key, value in env.items():
         os.environ.setdefault(key, value)
