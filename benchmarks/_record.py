@@ -4,11 +4,12 @@ sections of the file are never rewritten."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
@@ -64,3 +65,32 @@ def append_section(title: str, tables: Sequence[str], note: str, *, machine_befo
     ends_with_newline = RESULTS_MD.read_text().endswith("\n")
     with open(RESULTS_MD, "a") as f:        # append only: earlier sections stay byte for byte
         f.write(("\n" if ends_with_newline else "\n\n") + "\n\n".join(parts) + "\n")
+
+
+@contextlib.contextmanager
+def connected(cfg, num_cpus: int, attempts: int = 4) -> Iterator[dict]:
+    """`read_ray.runtime.cluster.connect`, retried: on a loaded machine a niced raylet can miss Ray's fixed
+    30 s registration window. The processes a failed start left behind (children of this process) are
+    ended by PID before the next attempt."""
+    import psutil
+
+    from read_ray.runtime.cluster import connect
+
+    for attempt in range(attempts):
+        before = {p.pid for p in psutil.Process().children(recursive=True)}
+        try:
+            context = connect(cfg, num_cpus=num_cpus)
+            available = context.__enter__()
+            break
+        except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception on a start-up timeout
+            if attempt == attempts - 1 or "timed out during startup" not in str(exc):
+                raise
+            for p in psutil.Process().children(recursive=True):
+                if p.pid not in before:
+                    with contextlib.suppress(psutil.Error):
+                        p.kill()
+            print(f"Ray start timed out (attempt {attempt + 1}); retrying", file=sys.stderr)
+    try:
+        yield available
+    finally:
+        context.__exit__(*sys.exc_info())

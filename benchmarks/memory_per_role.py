@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from read_ray.core.reward import compute_reward
     from read_ray.model.inventory import probe_suite_with_references
     from read_ray.model.loading import build_pruned_student, resolve_model_dir
-    from read_ray.runtime.cluster import LOCAL_ENV, connect
+    from read_ray.runtime.cluster import LOCAL_ENV
     from read_ray.runtime.learner import start_learner
     from read_ray.runtime.probes import ProbePool
     from read_ray.runtime.student import fit_student
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     caps = cfg.capabilities.names
     rows = []
     with contextlib.redirect_stdout(sys.stderr), tempfile.TemporaryDirectory() as tmp, \
-            connect(cfg, num_cpus=args.num_cpus):
+            _record.connected(cfg, args.num_cpus):
         suite = probe_suite_with_references(cfg)
         init_dir = build_pruned_student(resolve_model_dir(cfg.teacher.model), cfg.student.keep_layers,
                                         os.path.join(tmp, "student_init"))

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from read_ray.config import load_config, replace, validate
     from read_ray.model.inventory import probe_suite_with_references
     from read_ray.model.loading import build_pruned_student, resolve_model_dir
-    from read_ray.runtime.cluster import LOCAL_ENV, connect
+    from read_ray.runtime.cluster import LOCAL_ENV
     from read_ray.runtime.probes import ProbePool
 
     for key, value in LOCAL_ENV.items():
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         items = sum(len(v) for v in suite.values())
         checkpoint = build_pruned_student(resolve_model_dir(cfg.teacher.model), cfg.student.keep_layers,
                                           os.path.join(tmp, "student_init"))
-        with connect(cfg, num_cpus=args.num_cpus):
+        with _record.connected(cfg, args.num_cpus):
             for n in [int(x) for x in args.actors.split(",")]:
                 c = validate(replace(cfg, probes={"num_actors": n},
                                      resources={"probe_cpus_per_actor": args.cpus_per_actor}))

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from read_ray.config import load_config, replace, validate
     from read_ray.model.loading import build_pruned_student, resolve_model_dir
-    from read_ray.runtime.cluster import LOCAL_ENV, connect
+    from read_ray.runtime.cluster import LOCAL_ENV
     from read_ray.runtime.student import fit_student
 
     for key, value in LOCAL_ENV.items():
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         sample_tokens = sum(s.num_tokens for s in samples)
         init_dir = build_pruned_student(resolve_model_dir(cfg.teacher.model), cfg.student.keep_layers,
                                         os.path.join(tmp, "student_init"))
-        with connect(cfg, num_cpus=args.num_cpus):
+        with _record.connected(cfg, args.num_cpus):
             for k, (workers, zero, micro) in enumerate(settings):
                 c = validate(replace(cfg, train={"zero_stage": zero, "micro_batch_size": micro},
                                      resources={"train_workers": workers}))

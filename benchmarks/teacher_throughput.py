@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from read_ray.config import load_config
-    from read_ray.runtime.cluster import LOCAL_ENV, connect
+    from read_ray.runtime.cluster import LOCAL_ENV
 
     for key, value in LOCAL_ENV.items():
         os.environ.setdefault(key, value)
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 row["vs_first"] = round(row["completion_tokens_per_s"] / base, 2)
             result["engine"] = {"threads": cfg.teacher.num_threads, "load_s": round(load_s, 2), "rows": rows}
         if not args.skip_serve:
-            with connect(cfg, num_cpus=args.num_cpus):
+            with _record.connected(cfg, args.num_cpus):
                 rows = serve_rows(cfg, prompts, args.max_new_tokens, SERVE_SETTINGS)
             reference_tokens = reference_tokens or rows[0]["_per_request"]
             base = rows[0]["completion_tokens_per_s"]
