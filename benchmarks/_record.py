@@ -23,11 +23,12 @@ def peak_rss_mib() -> float:
 
 
 def machine_note() -> dict:
-    """Cores, memory and the 1/5/15-minute load averages right now (the machine is shared)."""
+    """Cores, memory, the 1/5/15-minute load averages right now (the machine is shared) and this process's
+    nice value."""
     with open("/proc/meminfo") as f:
         total_kib = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
     return {"cpus": os.cpu_count(), "mem_gib": round(total_kib / 2**20, 1),
-            "loadavg": [round(x, 2) for x in os.getloadavg()]}
+            "loadavg": [round(x, 2) for x in os.getloadavg()], "nice": os.nice(0)}
 
 
 def command_line() -> str:
@@ -57,7 +58,8 @@ def append_section(title: str, tables: Sequence[str], note: str, *, machine_befo
         return " / ".join(f"{x:g}" for x in m["loadavg"])
 
     machine = (f"Machine: {machine_before['cpus']} CPUs, {machine_before['mem_gib']} GiB, shared; load average "
-               f"(1/5/15 min) {load(machine_before)} at the start, {load(machine_after)} at the end.")
+               f"(1/5/15 min) {load(machine_before)} at the start, {load(machine_after)} at the end; the benchmark ran at "
+               f"nice {machine_before['nice']}.")
     parts = [f"## {datetime.date.today().isoformat()} — {title}", f"`{command_line()}`:", *tables]
     if note:
         parts.append(note)
