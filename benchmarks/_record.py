@@ -85,12 +85,12 @@ def connected(cfg, num_cpus: int, attempts: int = 4) -> Iterator[dict]:
             available = context.__enter__()
             break
         except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception on a start-up timeout
-            if attempt == attempts - 1 or "timed out during startup" not in str(exc):
-                raise
             for p in psutil.Process().children(recursive=True):
                 if p.pid not in before:
                     with contextlib.suppress(psutil.Error):
                         p.kill()
+            if attempt == attempts - 1 or "timed out during startup" not in str(exc):
+                raise
             print(f"Ray start timed out (attempt {attempt + 1}); retrying", file=sys.stderr)
     try:
         yield available
