@@ -56,6 +56,7 @@ def engine_rows(cfg, prompts: list[str], max_new_tokens: int, batch_sizes: list[
         tokens = [c.completion_tokens for c in completions]
         rows.append({"batch_size": b, "seconds": round(seconds, 2), "completion_tokens": sum(tokens),
                      "completion_tokens_per_s": round(sum(tokens) / seconds, 2), "_per_request": tokens})
+        print(json.dumps(rows[-1]), file=sys.stderr)                     # progress on a slow machine
     return rows, load_s
 
 
@@ -92,6 +93,7 @@ def serve_rows(cfg, prompts: list[str], max_new_tokens: int, settings: list[tupl
                      "seconds": round(seconds, 2), "completion_tokens": sum(tokens),
                      "completion_tokens_per_s": round(sum(tokens) / seconds, 2),
                      "replica_peak_rss_mib": round(peak / 2**20, 1), "_per_request": tokens})
+        print(json.dumps(rows[-1]), file=sys.stderr)
     return rows
 
 
