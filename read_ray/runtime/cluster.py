@@ -71,6 +71,13 @@ def runs_that_fit(cfg: ReadConfig, available: dict[str, float]) -> int:
     return max(1, min(fits, default=1))
 
 
+def peak_rss_bytes() -> int:
+    """Peak resident set size of the calling process (Linux: ru_maxrss is in KiB); actors report it."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 @contextlib.contextmanager
 def connect(cfg: ReadConfig, *, num_cpus: int | None = None) -> Iterator[dict[str, float]]:
     """Join RAY_ADDRESS or start a local Ray; check resources; shut down only a Ray this call started."""

@@ -33,6 +33,11 @@ class BanditLearner:
     def on_dev_checkpoint(self, dev_utility_change: float, cumulative_reward: float) -> None:
         self.policy.on_dev_checkpoint(dev_utility_change, cumulative_reward)
 
+    def peak_rss_bytes(self) -> int:
+        from read_ray.runtime.cluster import peak_rss_bytes
+
+        return peak_rss_bytes()
+
     def save(self, path: str) -> None:
         """Write the policy state atomically (torch.save of tensors and plain containers only)."""
         import torch

@@ -46,6 +46,11 @@ class ProbeEvaluator:
                                                 generate_fn=generate_fn)
         return {i.item_id: s for i, s in zip(self.items, scores, strict=True)}, tokens, time.perf_counter() - start
 
+    def peak_rss_bytes(self) -> int:
+        from read_ray.runtime.cluster import peak_rss_bytes
+
+        return peak_rss_bytes()
+
 
 class ProbePool:
     """A named group of probe actors; `async_evaluate` returns object refs, `evaluate` waits and aggregates."""

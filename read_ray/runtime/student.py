@@ -76,8 +76,10 @@ class StudentUpdate:
     tokens_by_capability: dict          # exact prompt + label tokens trained on
     loss: float                         # mean training loss over steps
     steps: int
-    seconds: float
+    seconds: float                      # the whole fit, worker group start-up and checkpoint save included
     step_losses: tuple[float, ...] = ()  # per micro-step, mean over the ranks that trained on data
+    loop_seconds: float = 0.0           # the training steps alone (slowest rank)
+    peak_rss_bytes: int = 0             # largest peak resident set size over the workers
 
 
 def train_worker(config: dict) -> None:
@@ -87,6 +89,7 @@ def train_worker(config: dict) -> None:
     import torch
 
     from read_ray.model.loading import load_causal_lm, load_tokenizer
+    from read_ray.runtime.cluster import peak_rss_bytes
 
     torch.set_num_threads(config["threads_per_worker"])
     ctx = ray.train.get_context()
@@ -108,6 +111,7 @@ def train_worker(config: dict) -> None:
     losses: list[float | None] = []     # per micro-step; None where this rank's slice had run out
     tokens: dict[str, int] = {}
     topk = train.kd_top_k if train.loss == "topk_kd" else 0
+    loop_start = time.perf_counter()
     for step in range(num_micro_steps):
         batch_ids = mine[step * train.micro_batch_size:(step + 1) * train.micro_batch_size]
         # every rank takes the same number of steps (collectives must match); a rank whose slice ran out
@@ -133,8 +137,10 @@ def train_worker(config: dict) -> None:
             for s in batch_samples:
                 tokens[s.capability] = tokens.get(s.capability, 0) + s.num_tokens
 
+    loop_s = time.perf_counter() - loop_start
     gathered = [None] * world
-    torch.distributed.all_gather_object(gathered, {"tokens": tokens, "losses": losses})
+    torch.distributed.all_gather_object(gathered, {"tokens": tokens, "losses": losses, "loop_s": loop_s,
+                                                   "peak_rss_bytes": peak_rss_bytes()})
     all_tokens: dict[str, int] = {}
     for part in gathered:
         for cap, n in part["tokens"].items():
@@ -143,7 +149,9 @@ def train_worker(config: dict) -> None:
     per_step = [[x for part in gathered if (x := part["losses"][i]) is not None] for i in range(num_micro_steps)]
     metrics = {"tokens_by_capability": all_tokens, "steps": num_micro_steps,
                "loss": sum(all_losses) / len(all_losses) if all_losses else float("nan"),
-               "step_losses": [sum(xs) / len(xs) for xs in per_step if xs]}
+               "step_losses": [sum(xs) / len(xs) for xs in per_step if xs],
+               "loop_s": max(part["loop_s"] for part in gathered),
+               "peak_rss_bytes": max(part["peak_rss_bytes"] for part in gathered)}
 
     state_dict = engine._zero3_consolidated_16bit_state_dict() if train.zero_stage == 3 else None
     with tempfile.TemporaryDirectory() as tmp:
@@ -206,4 +214,5 @@ def fit_student(
         checkpoint_dir=result.checkpoint.path, tokens_by_capability=dict(metrics["tokens_by_capability"]),
         loss=float(metrics["loss"]), steps=int(metrics["steps"]), seconds=time.perf_counter() - start,
         step_losses=tuple(float(x) for x in metrics["step_losses"]),
+        loop_seconds=float(metrics["loop_s"]), peak_rss_bytes=int(metrics["peak_rss_bytes"]),
     )

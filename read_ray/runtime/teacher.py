@@ -138,6 +138,11 @@ def build_app(cfg: ReadConfig, engine_factory: Callable[[], TeacherEngine] | Non
         def count_prompt_tokens(self, prompts: list[str]) -> list[int]:
             return self.engine.count_prompt_tokens(prompts)
 
+        def peak_rss_bytes(self) -> int:
+            from read_ray.runtime.cluster import peak_rss_bytes
+
+            return peak_rss_bytes()
+
         async def __call__(self, request) -> dict:
             """HTTP: POST {"prompt": ..., "max_new_tokens": ..., "seed": ...} -> completion JSON."""
             body = await request.json()

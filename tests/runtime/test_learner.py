@@ -36,6 +36,7 @@ def test_actor_matches_local_and_resumes(ray_cluster, tmp_path):
     head, last = drive(call, 3)
     path = str(tmp_path / "bandit.pt")
     ray.get(actor.save.remote(path), timeout=60)
+    assert ray.get(actor.peak_rss_bytes.remote(), timeout=60) > 50 * 2**20
     ray.kill(actor)
 
     resumed = start_learner(CFG, 8, seed=3, state_path=path)

@@ -41,6 +41,7 @@ def test_fit_student_two_workers_zero1(ray_cluster, tiny_dir, tmp_path):
     expected = fill_training_cap([s.num_tokens for s in samples], cap, 7)
     assert sum(update.tokens_by_capability.values()) == sum(samples[i].num_tokens for i in expected) <= cap
     assert update.steps >= 1 and update.loss == update.loss
+    assert 0 < update.loop_seconds < update.seconds and update.peak_rss_bytes > 50 * 2**20
     before, after = load_causal_lm(tiny_dir), load_causal_lm(update.checkpoint_dir)
     changed = any(not torch.equal(p, q) for p, q in zip(before.parameters(), after.parameters(), strict=True))
     assert changed, "the student's parameters did not change"

@@ -53,6 +53,7 @@ def test_deployment_matches_engine_and_serves_http(ray_cluster, tiny_dir):
         with urllib.request.urlopen(request, timeout=60) as reply:
             over_http = json.loads(reply.read())
         assert over_http["text"] == direct[0].text
+        assert handle.peak_rss_bytes.remote().result(timeout_s=60) > 50 * 2**20
     finally:
         stop_teacher()
 
