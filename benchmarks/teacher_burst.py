@@ -15,17 +15,11 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.request import Request, urlopen
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _post(port: int, prompt: str, max_new_tokens: int, seed: int) -> dict:
@@ -56,11 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from read_ray.config import load_config, replace, validate
-    from read_ray.runtime.cluster import LOCAL_ENV
+    from read_ray.runtime.cluster import LOCAL_ENV, free_ports
 
     for key, value in LOCAL_ENV.items():
         os.environ.setdefault(key, value)
-    port = _free_port()
+    port, = free_ports(1)
     cfg = validate(replace(load_config(args.config, args.overrides),
                            teacher={"http_enabled": True, "http_host": "127.0.0.1", "http_port": port}))
     prompts = [f"Question {i}: what is {i} plus {3 * i}? Explain in one sentence." for i in range(args.requests)]

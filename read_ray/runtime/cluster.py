@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sys
 from collections.abc import Iterator
 
@@ -27,6 +28,16 @@ LOCAL_ENV = {
     # cache rebuild each other's op, and a build killed half-way leaves a lock every worker waits on.
     "TORCH_EXTENSIONS_DIR": os.path.join(sys.prefix, "torch_extensions"),
 }
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports: every socket stays bound until all are chosen, so the OS
+    never hands out the same port twice (one port per call can repeat, which made `ray start` refuse)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
 
 
 def resource_plan(cfg: ReadConfig) -> dict[str, dict[str, float]]:

@@ -8,21 +8,15 @@ loopback). The compiled op is cached in the environment (`<sys.prefix>/torch_ext
 from __future__ import annotations
 
 import os
-import socket
 import time
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def warm_deepspeed() -> float:
     """Initialise DeepSpeed once in this process; returns the seconds it took."""
-    from read_ray.runtime.cluster import LOCAL_ENV
+    from read_ray.runtime.cluster import LOCAL_ENV, free_ports
 
-    env = {"TORCH_EXTENSIONS_DIR": LOCAL_ENV["TORCH_EXTENSIONS_DIR"], "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "RANK": "0", "LOCAL_RANK": "0",
+    env = {"TORCH_EXTENSIONS_DIR": LOCAL_ENV["TORCH_EXTENSIONS_DIR"], "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_ports(1)[0]), "RANK": "0", "LOCAL_RANK": "0",
            "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1"}
     for key, value in env.items():
         os.environ.setdefault(key, value)

@@ -7,7 +7,6 @@ The head runs in the foreground (`--block`) as this test's child, with its own t
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,15 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from read_ray.runtime.cluster import LOCAL_ENV
+from read_ray.runtime.cluster import LOCAL_ENV, free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_job_agent(url: str, head: subprocess.Popen, timeout_s: float = 180) -> None:
@@ -70,17 +64,18 @@ def test_ray_job_submit_runs_tiny(tmp_path):
     env = {**os.environ, **LOCAL_ENV, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("RAY_ADDRESS", None)
     temp_dir = tempfile.mkdtemp(prefix="rrjob", dir="/tmp")     # short: Ray's socket paths have a length limit
-    dashboard_port = free_port()
+    flags = ("port", "dashboard-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+             "metrics-export-port", "runtime-env-agent-port", "ray-client-server-port", "node-manager-port",
+             "object-manager-port")
+    # every fixed default port of its own (another Ray on this machine may hold the defaults), all distinct
+    ports = dict(zip(flags, free_ports(len(flags))))
+    dashboard_port = ports["dashboard-port"]
     url = f"http://127.0.0.1:{dashboard_port}"
     head = subprocess.Popen(
-        [str(bin_dir / "ray"), "start", "--head", "--block", f"--port={free_port()}", "--num-cpus=2",
-         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
+        [str(bin_dir / "ray"), "start", "--head", "--block", "--num-cpus=2",
+         "--include-dashboard=true", "--dashboard-host=127.0.0.1",
          f"--temp-dir={temp_dir}", f"--object-store-memory={512 * 2**20}", "--disable-usage-stats",
-         # every fixed default port of its own: another Ray on this machine may hold the defaults
-         *(f"--{flag}={free_port()}" for flag in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-                                                  "metrics-export-port", "runtime-env-agent-port",
-                                                  "ray-client-server-port", "node-manager-port",
-                                                  "object-manager-port"))],
+         *(f"--{flag}={port}" for flag, port in ports.items())],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_job_agent(url, head)

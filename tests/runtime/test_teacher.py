@@ -2,13 +2,13 @@
 
 import asyncio
 import json
-import socket
 import urllib.request
 
 import pytest
 
 from read_ray.config import load_config, replace
 from read_ray.model.generation import Completion
+from read_ray.runtime.cluster import free_ports
 from read_ray.runtime.teacher import HFEngine, batch_seed, start_teacher, stop_teacher
 
 PROMPTS = ["What is 2 + 2?", "Name a colour.", "Write one word.", "Count to three."]
@@ -25,15 +25,10 @@ class RecordingEngine:
         return [len(p.split()) for p in prompts]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.mark.timeout(300)
 def test_deployment_matches_engine_and_serves_http(ray_cluster, tiny_dir):
-    port = _free_port()
+    port, = free_ports(1)
     cfg = replace(load_config("tiny"), teacher={"model": tiny_dir, "temperature": 0.0, "http_enabled": True,
                                                 "http_port": port, "max_batch_size": 4})
     engine = HFEngine(tiny_dir, num_threads=1)

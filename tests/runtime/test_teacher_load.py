@@ -3,13 +3,13 @@ arrives, and its text and token counts equal what the engine itself gives for th
 
 import asyncio
 import json
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from urllib.request import Request, urlopen
 
 import pytest
 
 from read_ray.config import load_config, replace
+from read_ray.runtime.cluster import free_ports
 from read_ray.runtime.teacher import HFEngine, start_teacher, stop_teacher
 
 BURST = 32
@@ -27,17 +27,12 @@ def post(port: int, prompt: str, seed: int) -> dict:
         return json.loads(reply.read())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.mark.timeout(600)
 def test_burst_over_handle_and_http_keeps_exact_token_counts(ray_cluster, tiny_dir):
     import psutil
 
-    port = _free_port()
+    port, = free_ports(1)
     cfg = replace(load_config("tiny"), teacher={"model": tiny_dir, "http_enabled": True, "http_port": port,
                                                 "max_batch_size": 8, "max_ongoing_requests": 16})
     prompts = burst_prompts(BURST)
