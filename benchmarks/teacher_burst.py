@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.request import Request, urlopen
 
 
-
 def _post(port: int, prompt: str, max_new_tokens: int, seed: int) -> dict:
     body = json.dumps({"prompt": prompt, "max_new_tokens": max_new_tokens, "seed": seed}).encode()
     request = Request(f"http://127.0.0.1:{port}/teacher", data=body, headers={"Content-Type": "application/json"})

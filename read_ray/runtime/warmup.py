@@ -11,7 +11,6 @@ import os
 import time
 
 
-
 def warm_deepspeed() -> float:
     """Initialise DeepSpeed once in this process; returns the seconds it took."""
     from read_ray.runtime.cluster import LOCAL_ENV, free_ports

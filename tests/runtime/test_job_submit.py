@@ -68,7 +68,7 @@ def test_ray_job_submit_runs_tiny(tmp_path):
              "metrics-export-port", "runtime-env-agent-port", "ray-client-server-port", "node-manager-port",
              "object-manager-port")
     # every fixed default port of its own (another Ray on this machine may hold the defaults), all distinct
-    ports = dict(zip(flags, free_ports(len(flags))))
+    ports = dict(zip(flags, free_ports(len(flags)), strict=True))
     dashboard_port = ports["dashboard-port"]
     url = f"http://127.0.0.1:{dashboard_port}"
     head = subprocess.Popen(
