@@ -122,8 +122,7 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
         ray.get(learner.update.remote(ctx, plan.allocation, record.reward), timeout=600)
         dev = dev_checkpoint(cfg, setup, state, learner, update.checkpoint_dir)
         t_bandit += time.perf_counter() - t1
-        commit(run, setup, state, plan, record, batch_rows, scores, dev, learner, update,
-               t_bandit, time.perf_counter() - t0, upcoming)
+        commit(run, setup, state, plan, record, batch_rows, scores, dev, learner, update, t_bandit, t0, upcoming)
         tracker.sync()
         state, t0 = run.latest_state(), time.perf_counter()
         rounds_this_call += 1
@@ -178,7 +177,7 @@ def prepare(cfg: ReadConfig, run: RunDirectory, teacher, log):
     else:
         log("round 0: probing the initial student and the teacher to fix the score scale")
         student0, _ = pool.evaluate(student_init, seed=cfg.run.seed)
-        teacher0, _ = pool.evaluate(teacher_dir, seed=cfg.run.seed)
+        teacher0 = teacher_profile(cfg, pool, teacher_dir, suite)
         normaliser = fit_normaliser(student0, teacher0)
         dev0 = task_utility(cfg, card, student_init, "dev")
         atomic_write(norm_path, json.dumps({**normaliser.to_dict(), "dev_utility_0": dev0,
@@ -189,6 +188,24 @@ def prepare(cfg: ReadConfig, run: RunDirectory, teacher, log):
     round_budget = plan_round_budget(cfg.budget.total_tokens, cfg.budget.num_rounds, cfg.budget.gen_fraction)
     return Setup(cfg, run, caps, requirement, round_budget, max_new, pools, leakage, suite, normaliser, card,
                  student_init, load_tokenizer(teacher_dir), dev0), pool
+
+
+def teacher_profile(cfg: ReadConfig, pool, teacher_dir: str, suite):
+    """The teacher's own probe scores (the 100 of the score scale). They depend only on the teacher, the
+    suite with its references, the scorer and the seed, so they are cached beside the references: a run
+    after the first skips probing the teacher (a minute on the CPU preset, a 70B load on a cluster)."""
+    from read_ray.model.inventory import probe_references_dir, reference_id
+    from read_ray.model.probes import CapabilityScores, references_path
+
+    p = cfg.probes
+    path = references_path(suite, probe_references_dir(), teacher_id=reference_id(cfg)).with_suffix(
+        f".teacher-{p.scorer}-b{p.bootstrap_samples}-s{cfg.run.seed}.json")
+    try:
+        return CapabilityScores.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):     # absent or unreadable: measure it
+        scores, _ = pool.evaluate(teacher_dir, seed=cfg.run.seed)
+        atomic_write(path, json.dumps(scores.to_dict()))
+        return scores
 
 
 def task_requirement(cfg: ReadConfig, card) -> np.ndarray:
@@ -312,15 +329,18 @@ def dev_checkpoint(cfg: ReadConfig, setup: Setup, state: RoundState, learner, ch
 
 
 def commit(run: RunDirectory, setup: Setup, state: RoundState, plan: RoundPlan, record, batch_rows, scores,
-           dev: float | None, learner, update, bandit_s: float, round_s: float, upcoming) -> None:
+           dev: float | None, learner, update, bandit_s: float, round_start_s: float, upcoming) -> None:
     """Write the round folder (student, bandit state, JSON files, a pipelined run's next pick) and its
-    manifest last."""
+    manifest last. The round's wall-clock ends here, after the checkpoint copy: only writing the small
+    JSON files and the manifest falls outside it."""
     import ray
 
     index = plan.round_index
     partial = run.begin_round(index)
     shutil.copytree(update.checkpoint_dir, partial / "student")
+    shutil.rmtree(Path(update.checkpoint_dir).parent, ignore_errors=True)    # the Train run folder of this round
     ray.get(learner.save.remote(str(partial / "bandit.pt")), timeout=600)
+    round_s = time.perf_counter() - round_start_s
     state = RoundState(**{**state.__dict__, "checkpoint": str(run.round_dir(index) / "student")})
     rec = record.to_dict()
     stage_s = sum(record.seconds.values())
@@ -336,7 +356,6 @@ def commit(run: RunDirectory, setup: Setup, state: RoundState, plan: RoundPlan, 
     if upcoming:
         files["next_choice.json"] = {"context": asdict(upcoming[0]), "plan": upcoming[1].to_dict()}
     run.commit_round(index, partial, files, rec)
-    shutil.rmtree(Path(update.checkpoint_dir).parent, ignore_errors=True)    # the Train run folder of this round
 
 
 def round_line(record, caps: tuple[str, ...], state: RoundState, dev: float | None) -> str:

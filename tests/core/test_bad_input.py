@@ -67,7 +67,7 @@ CASES = [
     ("unknown_preset", lambda t: ["--config", "tinyy"], ["unknown preset 'tinyy'", "default", "tiny"]),
     ("missing_config_file", lambda t: ["--config", str(t / "nope.yaml")], ["nope.yaml does not exist", "give an existing YAML path or a preset (default"]),
     ("negative_budget", lambda t: ["budget.total_tokens=-100"], ["budget.total_tokens: must be > 0, got -100"]),
-    ("budget_below_one_completion", lambda t: ["budget.total_tokens=2000"],
+    ("budget_below_one_completion", lambda t: ["budget.total_tokens=1000"],
      ["less than one teacher completion", "raise budget.total_tokens or lower budget.num_rounds"]),
     ("gen_fraction_out_of_range", lambda t: ["budget.gen_fraction=1.5"],
      ["budget.gen_fraction: must be strictly between 0 and 1, got 1.5"]),

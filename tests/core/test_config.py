@@ -100,7 +100,7 @@ def test_missing_yaml_path():
         (["budget.gen_fraction=1.0"], "budget.gen_fraction: must be strictly between 0 and 1"),
         (["budget.gen_fraction=0"], "budget.gen_fraction"),
         (["budget.total_tokens=-5"], "budget.total_tokens: must be > 0"),
-        (["budget.total_tokens=2000"], "less than one teacher completion"),
+        (["budget.total_tokens=1000"], "less than one teacher completion"),
         (["budget.num_rounds=0"], "budget.num_rounds: must be >= 1"),
         (["task.requirement={math: 0, code: 0}"], "no mass"),
         (["task.requirement={cooking: 1}"], "task.requirement.cooking: unknown capability"),
