@@ -222,9 +222,14 @@ def task_requirement(cfg: ReadConfig, card) -> np.ndarray:
 
 
 def teacher_texts(teacher, prompts: list[str], cfg: ReadConfig) -> list[str]:
+    """The teacher's answers to the probe prompts that have no cached reference yet (a first run only)."""
+    from tqdm.auto import tqdm
+
     requests = [(p, cfg.teacher.max_new_tokens, i) for i, p in enumerate(prompts)]
     responses = [teacher.generate.remote(*r) for r in requests]
-    return [await_teacher(teacher.generate, q, r)[0]["text"] for q, r in zip(requests, responses, strict=True)]
+    pending = tqdm(list(zip(requests, responses, strict=True)), desc="probe references (once per teacher)",
+                   unit="answer", disable=not cfg.logging.progress)
+    return [await_teacher(teacher.generate, q, r)[0]["text"] for q, r in pending]
 
 
 TEACHER_RESENDS = 3     # times one request is re-sent after the replica holding it died
