@@ -1,4 +1,4 @@
-"""Shared by the benchmark scripts: the machine note, peak RSS, and `--record` (append a dated section to
+"""Shared by the benchmark scripts (importing it applies `cluster.LOCAL_ENV`): the machine note, peak RSS, and `--record` (append a dated section to
 benchmarks/RESULTS.md: the exact command, a Markdown table of the figures, the machine note). Other
 sections of the file are never rewritten."""
 
@@ -12,7 +12,12 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from read_ray.runtime.cluster import LOCAL_ENV  # imports no ray
+
 RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
+
+for _key, _value in LOCAL_ENV.items():      # PLATFORM.md's local settings, before anything imports ray
+    os.environ.setdefault(_key, _value)
 
 
 def peak_rss_mib() -> float:

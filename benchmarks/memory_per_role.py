@@ -51,14 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     from read_ray.core.reward import compute_reward
     from read_ray.model.inventory import probe_suite_with_references
     from read_ray.model.loading import build_pruned_student, resolve_model_dir
-    from read_ray.runtime.cluster import LOCAL_ENV
     from read_ray.runtime.learner import start_learner
     from read_ray.runtime.probes import ProbePool
     from read_ray.runtime.student import fit_student
     from read_ray.runtime.teacher import start_teacher, stop_teacher
 
-    for key, value in LOCAL_ENV.items():
-        os.environ.setdefault(key, value)
     cfg = load_config(args.preset)
     machine_before = _record.machine_note()
     caps = cfg.capabilities.names

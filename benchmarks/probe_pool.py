@@ -38,11 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     from read_ray.config import load_config, replace, validate
     from read_ray.model.inventory import probe_suite_with_references
     from read_ray.model.loading import build_pruned_student, resolve_model_dir
-    from read_ray.runtime.cluster import LOCAL_ENV
     from read_ray.runtime.probes import ProbePool
 
-    for key, value in LOCAL_ENV.items():
-        os.environ.setdefault(key, value)
     cfg = load_config(args.preset)
     machine_before = _record.machine_note()
     rows, reference_scores = [], None

@@ -64,11 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from read_ray.config import load_config, replace, validate
     from read_ray.model.loading import build_pruned_student, resolve_model_dir
-    from read_ray.runtime.cluster import LOCAL_ENV
     from read_ray.runtime.student import fit_student
 
-    for key, value in LOCAL_ENV.items():
-        os.environ.setdefault(key, value)
     cfg = load_config(args.student)
     machine_before = _record.machine_note()
     settings = settings_for(cfg, [int(x) for x in args.workers.split(",")],

@@ -111,10 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from read_ray.config import load_config
-    from read_ray.runtime.cluster import LOCAL_ENV
 
-    for key, value in LOCAL_ENV.items():
-        os.environ.setdefault(key, value)
     cfg = load_config(args.teacher)
     machine_before = _record.machine_note()
     prompts = prompts_for(args.requests)

@@ -488,3 +488,30 @@ def test_probe_template_files_load(tmp_path):
     for path in sorted(Path(probes_dir()).glob("*.jsonl")):
         templates = load_templates(path)
         assert templates and all(t.source_id.startswith(f"{path.stem}/probe_") for t in templates)
+
+
+def test_shipped_references_are_the_default_presets_and_seed_an_empty_cache(tmp_path, monkeypatch):
+    """A first `default` run finds its references and teacher profile in the cache without generating
+    them: the shipped files sit at exactly the path the run computes (suite fingerprint, teacher id), hold
+    one non-empty reference per probe item, and never overwrite a file already cached."""
+    from read_ray.config import load_config
+    from read_ray.model.inventory import SHIPPED_REFERENCES_DIR, probe_references_dir, reference_id
+
+    cfg = load_config("default")
+    monkeypatch.setenv("READ_RAY_CACHE", str(tmp_path))
+    suite = probes.build_probe_suite(cfg.capabilities.names, items_per_capability=cfg.probes.items_per_capability,
+                                     seed=cfg.run.seed)
+    path = probes.references_path(suite, probe_references_dir(), teacher_id=reference_id(cfg))
+    assert path.is_relative_to(tmp_path) and path.is_file(), "regenerate: run `default` on an empty READ_RAY_CACHE"
+    profile = path.with_suffix(f".teacher-{cfg.probes.scorer}-b{cfg.probes.bootstrap_samples}-s{cfg.run.seed}.json")
+    assert profile.is_file()
+    calls = []
+    attached = attach_references(suite, lambda prompts: calls.append(prompts) or ["x"] * len(prompts), path.parents[1],
+                                 teacher_id=reference_id(cfg))
+    assert calls == []
+    assert all(item.reference.strip() for items in attached.values() for item in items)
+    shipped = SHIPPED_REFERENCES_DIR / path.relative_to(path.parents[1])
+    assert path.read_bytes() == shipped.read_bytes()
+    profile.write_text("{}")
+    probe_references_dir()
+    assert profile.read_text() == "{}"
