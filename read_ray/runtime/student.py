@@ -10,6 +10,11 @@ A worker that dies mid-fit makes Ray Train (FailureConfig(max_failures=train.max
 worker group, which trains the round again from its start checkpoint (the last committed student: nothing
 is reported before the end of a fit). Only the attempt that finishes reports tokens, so a round is charged
 for what it trained once, exactly as without the failure.
+
+The worker group starts each round. Its start-up costs 17-25 s per fit on the `default` preset (at most
+11% of a round there, less on a cluster, where a round trains on far more tokens; benchmarks/RESULTS.md).
+Keeping one group for the whole run would need a torch process group held across `TorchTrainer.fit`
+calls, which Ray Train does not offer.
 """
 
 from __future__ import annotations
