@@ -1,6 +1,7 @@
-"""Shared by the benchmark scripts (importing it applies `cluster.LOCAL_ENV`): the machine note, peak RSS, and `--record` (append a dated section to
+"""Shared by the benchmark scripts: the machine note, peak RSS, and `--record` (append a dated section to
 benchmarks/RESULTS.md: the exact command, a Markdown table of the figures, the machine note). Other
-sections of the file are never rewritten."""
+sections of the file are never rewritten. Importing it applies `cluster.LOCAL_ENV` (PLATFORM.md's local
+Ray settings) to this process's environment."""
 
 from __future__ import annotations
 

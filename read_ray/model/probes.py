@@ -242,6 +242,12 @@ def references_path(
     return Path(cache_dir) / _sanitise(str(teacher_id)) / f"{suite_fingerprint(suite)}.jsonl"
 
 
+def teacher_profile_path(references: Path, *, scorer: str, bootstrap_samples: int, seed: int) -> Path:
+    """Where the teacher's own probe scores are cached: beside the references (:func:`references_path`)
+    they were scored against, keyed by the scorer, the bootstrap count and the seed."""
+    return references.with_suffix(f".teacher-{scorer}-b{bootstrap_samples}-s{seed}.json")
+
+
 def _prompt_hash(prompt: str) -> str:
     return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
 

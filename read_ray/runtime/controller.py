@@ -195,11 +195,11 @@ def teacher_profile(cfg: ReadConfig, pool, teacher_dir: str, suite):
     suite with its references, the scorer and the seed, so they are cached beside the references: a run
     after the first skips probing the teacher (a minute on the CPU preset, a 70B load on a cluster)."""
     from read_ray.model.inventory import probe_references_dir, reference_id
-    from read_ray.model.probes import CapabilityScores, references_path
+    from read_ray.model.probes import CapabilityScores, references_path, teacher_profile_path
 
-    p = cfg.probes
-    path = references_path(suite, probe_references_dir(), teacher_id=reference_id(cfg)).with_suffix(
-        f".teacher-{p.scorer}-b{p.bootstrap_samples}-s{cfg.run.seed}.json")
+    path = teacher_profile_path(references_path(suite, probe_references_dir(), teacher_id=reference_id(cfg)),
+                                scorer=cfg.probes.scorer, bootstrap_samples=cfg.probes.bootstrap_samples,
+                                seed=cfg.run.seed)
     try:
         return CapabilityScores.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):     # absent or unreadable: measure it

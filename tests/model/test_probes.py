@@ -503,7 +503,8 @@ def test_shipped_references_are_the_default_presets_and_seed_an_empty_cache(tmp_
                                      seed=cfg.run.seed)
     path = probes.references_path(suite, probe_references_dir(), teacher_id=reference_id(cfg))
     assert path.is_relative_to(tmp_path) and path.is_file(), "regenerate: run `default` on an empty READ_RAY_CACHE"
-    profile = path.with_suffix(f".teacher-{cfg.probes.scorer}-b{cfg.probes.bootstrap_samples}-s{cfg.run.seed}.json")
+    profile = probes.teacher_profile_path(path, scorer=cfg.probes.scorer,
+                                          bootstrap_samples=cfg.probes.bootstrap_samples, seed=cfg.run.seed)
     assert profile.is_file()
     calls = []
     attached = attach_references(suite, lambda prompts: calls.append(prompts) or ["x"] * len(prompts), path.parents[1],
