@@ -3,8 +3,6 @@ between them, and a model's capability profile. Backs `read-ray data check` and 
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -46,15 +44,13 @@ def probe_references_dir() -> Path:
     READ_RAY_CACHE): a first `default` run then skips generating them (8 of its 14 set-up minutes on 2
     cores). A shipped file never replaces one already in the cache."""
     from read_ray.model.loading import default_cache_dir
+    from read_ray.model.probes import write_text_atomic
 
     cache = default_cache_dir() / "probe_references"
     for shipped in SHIPPED_REFERENCES_DIR.glob("*/*.json*"):
         target = cache / shipped.relative_to(SHIPPED_REFERENCES_DIR)
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".shipped.tmp")
-            shutil.copyfile(shipped, tmp)
-            os.replace(tmp, target)
+            write_text_atomic(target, shipped.read_text(encoding="utf-8"))
     return cache
 
 

@@ -273,7 +273,9 @@ def _read_cache(path: Path, fingerprint: str) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a uniquely named temporary sibling, fsync, then rename: concurrent
+    writers never collide and readers see the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -348,7 +350,7 @@ def attach_references(
             )
             for item in items
         ]
-        _write_atomic(path, "\n".join(lines) + "\n")
+        write_text_atomic(path, "\n".join(lines) + "\n")
     return {cap: tuple(item.with_reference(refs[item.item_id]) for item in its) for cap, its in suite.items()}
 
 
