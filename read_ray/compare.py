@@ -167,8 +167,13 @@ def initial_test_utility(cfg: ReadConfig, run_root: Path, out: Path) -> float:
         return json.loads(path.read_text())["test_utility"]
     student = str(run_root / "student_init") if cfg.student.init == "prune" else resolve_model_dir(cfg.student.model)
     value = task_utility(cfg, _card(cfg), student, "test")
-    atomic_write(path, json.dumps({"test_utility": value, "student": student}))
+    atomic_write(path, json.dumps({"test_utility": value, "student": _relative(Path(student), out)}))
     return value
+
+
+def _relative(path: Path, out: Path) -> str:
+    """`path` relative to the comparison folder when it lies inside it: arms/*.json stay valid when OUT moves."""
+    return str(path.relative_to(out)) if path.is_relative_to(out) else str(path)
 
 
 def _card(cfg: ReadConfig):
@@ -213,7 +218,7 @@ def run_arm(arm: Arm, out: Path, log) -> dict:
                **profile_change_metrics(task_requirement(cfg, card), delta_s, cfg.allocation.top_k),
                **{f"profile/{c}": float(x) for c, x in zip(caps, profile, strict=True)},
                **spend_totals(caps, spent_records)}
-    result = {"policy": arm.policy, "seed": arm.seed, "run_dir": str(run.root), "metrics": metrics,
+    result = {"policy": arm.policy, "seed": arm.seed, "run_dir": _relative(run.root, out), "metrics": metrics,
               "allocations": [r["allocation"] for r in records], "ledger": records[-1]["ledger"], "grid": grid}
     atomic_write(out / "arms" / f"{arm.name}.json", json.dumps(result, indent=1))
     log(f"compare: {arm.name}: test utility {test_utility:.4f} ({metrics['test_utility_change']:+.4f}), "

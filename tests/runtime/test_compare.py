@@ -41,6 +41,8 @@ def test_compare_tiny_uniform_and_grid(ray_cluster, tmp_path):
     assert all(0 < s <= grid["pilot_budget_tokens"] for s in grid["pilot_spent_tokens"])
     assert grid["final_total_tokens"] == cfg.budget.total_tokens - sum(grid["pilot_spent_tokens"])
     arm = json.loads((out / "arms" / "grid_seed1.json").read_text())
+    assert arm["run_dir"] == "runs/grid_seed1"
+    assert (out / arm["run_dir"] / "config.yaml").is_file()    # relative to OUT: arms/ can be moved or committed
     final_spent = arm["ledger"]["generation_tokens"] + arm["ledger"]["training_tokens"]
     assert arm["ledger"]["total_tokens"] == grid["final_total_tokens"]
     assert data["policies"]["grid"]["metrics"]["tokens/total"]["mean"] == sum(grid["pilot_spent_tokens"]) + final_spent
