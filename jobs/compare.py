@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="default", help="preset name or YAML path")
     parser.add_argument("--policies", default="read,uniform,task_static,random,greedy,grid,exp3")
-    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--seeds", default="0,1,2", help="run seeds (the default preset ships references for 0,1,2)")
     parser.add_argument("--out", default="", help="output folder; running again on it resumes")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value")
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 
     read-ray run [--config PRESET_OR_PATH] [--force] [key.sub=value ...]
     read-ray report RUN_DIR
-    read-ray compare [--config ...] [--policies read,uniform,...,grid] [--seeds 1,2,3] [--out DIR] [key.sub=value ...]
+    read-ray compare [--config ...] [--policies read,uniform,...,grid] [--seeds 0,1,2] [--out DIR] [key.sub=value ...]
     read-ray config show [--config PRESET_OR_PATH] [key.sub=value ...]
     read-ray simulate [--config ...] [--policies read,uniform,...] [--seeds N] [--rounds T] [--json]
     read-ray sweep --mode sim|real [--config ...] [--num-samples N] [--search-space FILE] [--out DIR]
@@ -232,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="every policy at the same budget over seeds: table with 95%% CIs, plots")
     _add_config_args(compare)
     compare.add_argument("--policies", default="read,uniform,task_static,random,greedy,grid,exp3")
-    compare.add_argument("--seeds", default="1,2,3", help="comma-separated seeds, e.g. 1,2,3")
+    compare.add_argument("--seeds", default="0,1,2", help="comma-separated run seeds (default 0,1,2: the `default` "
+                         "preset ships its probe references for these, so no seed regenerates them)")
     compare.add_argument("--out", default="", help="output folder (default: RUNS_DIR/compare_<run.name>); "
                          "running again on it resumes")
     compare.set_defaults(func=cmd_compare)

@@ -40,9 +40,10 @@ SHIPPED_REFERENCES_DIR = Path(__file__).resolve().parent.parent / "data" / "prob
 
 def probe_references_dir() -> Path:
     """The cache of teacher probe references and teacher probe profiles, seeded with the files that ship in
-    read_ray/data/probe_references (the `default` preset's, written by a first run of it with an empty
-    READ_RAY_CACHE): a first `default` run then skips generating them (8 of its 14 set-up minutes on 2
-    cores). A shipped file never replaces one already in the cache."""
+    read_ray/data/probe_references (the `default` preset's for run seeds 0, 1 and 2, the seeds `compare`
+    uses by default; written by first runs with an empty READ_RAY_CACHE): a first `default` run then skips
+    generating them (7-8 of its 14 set-up minutes on 2 cores, per seed). A shipped file never replaces one
+    already in the cache."""
     from read_ray.model.loading import default_cache_dir
     from read_ray.model.probes import write_text_atomic
 

@@ -490,19 +490,22 @@ def test_probe_template_files_load(tmp_path):
         assert templates and all(t.source_id.startswith(f"{path.stem}/probe_") for t in templates)
 
 
-def test_shipped_references_are_the_default_presets_and_seed_an_empty_cache(tmp_path, monkeypatch):
-    """A first `default` run finds its references and teacher profile in the cache without generating
-    them: the shipped files sit at exactly the path the run computes (suite fingerprint, teacher id), hold
-    one non-empty reference per probe item, and never overwrite a file already cached."""
+@pytest.mark.parametrize("seed", [0, 1, 2])   # the preset's own seed, and `compare`'s default seeds 0,1,2
+def test_shipped_references_are_the_default_presets_and_seed_an_empty_cache(tmp_path, monkeypatch, seed):
+    """A first `default` run (of any seed `compare` uses by default) finds its references and teacher
+    profile in the cache without generating them: the shipped files sit at exactly the path the run
+    computes (suite fingerprint, teacher id), hold one non-empty reference per probe item, and never
+    overwrite a file already cached."""
     from read_ray.config import load_config
     from read_ray.model.inventory import SHIPPED_REFERENCES_DIR, probe_references_dir, reference_id
 
-    cfg = load_config("default")
+    cfg = load_config("default", [f"run.seed={seed}"])
     monkeypatch.setenv("READ_RAY_CACHE", str(tmp_path))
     suite = probes.build_probe_suite(cfg.capabilities.names, items_per_capability=cfg.probes.items_per_capability,
                                      seed=cfg.run.seed)
     path = probes.references_path(suite, probe_references_dir(), teacher_id=reference_id(cfg))
-    assert path.is_relative_to(tmp_path) and path.is_file(), "regenerate: run `default` on an empty READ_RAY_CACHE"
+    assert path.is_relative_to(tmp_path) and path.is_file(), \
+        f"regenerate: run `default` with run.seed={seed} on an empty READ_RAY_CACHE"
     profile = probes.teacher_profile_path(path, scorer=cfg.probes.scorer,
                                           bootstrap_samples=cfg.probes.bootstrap_samples, seed=cfg.run.seed)
     assert profile.is_file()
