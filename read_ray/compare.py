@@ -38,6 +38,7 @@ from read_ray.core.budget import Ledger
 from read_ray.core.comparison import (
     STAGES,
     grid_mixes,
+    paired_differences,
     pilot_budget_tokens,
     profile_change_metrics,
     spend_totals,
@@ -45,6 +46,7 @@ from read_ray.core.comparison import (
 )
 
 COMPARE_POLICIES = (*(p for p in POLICIES if p != "static"), "grid")
+PAIRED_REFERENCES = ("task_static", "uniform")   # the first one compared is the baseline of the paired table
 HEADLINE = ("test_utility", "test_utility_change", "on_target_gain", "off_target_change", "spillover",
             "tokens/total", "seconds/round")
 
@@ -264,22 +266,28 @@ def summarize(cfg: ReadConfig, arms: Sequence[Arm], out: Path) -> dict:
     done = {a.name: json.loads((out / "arms" / f"{a.name}.json").read_text()) for a in arms}
     policies = list(dict.fromkeys(a.policy for a in arms))
     seeds = list(dict.fromkeys(a.seed for a in arms))
-    table = {}
+    table, per_seed = {}, {}
     for policy in policies:
         rows = [done[f"{policy}_seed{s}"] for s in seeds]
-        table[policy] = {"metrics": summarize_seeds([r["metrics"] for r in rows]),
+        per_seed[policy] = [r["metrics"] for r in rows]
+        table[policy] = {"metrics": summarize_seeds(per_seed[policy]),
                          "allocations": {str(r["seed"]): r["allocations"] for r in rows}}
         if policy == "grid":
             table[policy]["grid"] = {str(r["seed"]): r["grid"] for r in rows}
+    reference = next((p for p in PAIRED_REFERENCES if p in policies), None)
+    if reference is not None:
+        for policy, diff in paired_differences(per_seed, reference, "test_utility_change").items():
+            table[policy]["paired_utility_change"] = diff
     return {"task": cfg.task.name, "utility": cfg.task.utility, "evaluation_split": "test",
             "total_tokens": cfg.budget.total_tokens, "num_rounds": cfg.budget.num_rounds, "seeds": seeds,
             "capabilities": list(cfg.capabilities.names),
             "requirement": task_requirement(cfg, _card(cfg)).tolist(), "policies": table,
+            "paired_reference": reference,
             "ci": "Student-t 95% half-width over seeds; null with one seed"}
 
 
 def _cell(m: dict, fmt: str) -> str:
-    return format(m["mean"], fmt) + ("" if m["ci95"] is None else " ± " + format(m["ci95"], fmt))
+    return format(m["mean"], fmt) + ("" if m["ci95"] is None else " ± " + format(m["ci95"], fmt.lstrip("+")))
 
 
 def write_results(out: Path, results: dict) -> None:
@@ -299,6 +307,17 @@ def write_results(out: Path, results: dict) -> None:
     for policy, row in table.items():
         lines.append(f"| {policy} | " + " | ".join(_cell(row["metrics"][k], f) for k, f in zip(HEADLINE, fmts,
                                                                                                strict=True)) + " |")
+    reference = results.get("paired_reference")
+    if reference is not None:
+        lines += ["", f"## Δ utility against `{reference}`, paired by seed", "",
+                  f"Per seed, the policy's Δ utility minus `{reference}`'s (same initial student, probes and test "
+                  "split): a CI that excludes 0 separates the two.", "",
+                  "| policy | mean ± 95% CI | per seed |", "| --- | ---: | --- |"]
+        for policy, row in table.items():
+            if policy == reference:
+                continue
+            diff = row["paired_utility_change"]
+            lines.append(f"| {policy} | {_cell(diff, '+.4f')} | {', '.join(format(v, '+.4f') for v in diff['values'])} |")
     for title, keys, fmt in (("Tokens per capability (teacher + training)", [f"tokens/{c}" for c in caps], ",.0f"),
                              ("Final capability profile", [f"profile/{c}" for c in caps], "+.1f"),
                              ("Wall-clock per stage (s)", [f"seconds/{s}" for s in STAGES], ".1f")):

@@ -92,6 +92,22 @@ def summarize_seeds(per_seed: Sequence[Mapping[str, float]]) -> dict[str, dict]:
     return out
 
 
+def paired_differences(per_policy: Mapping[str, Sequence[Mapping[str, float]]], reference: str,
+                       key: str) -> dict[str, dict]:
+    """Per policy: mean and 95% CI over seeds of `key` minus the reference policy's `key` on the same seed.
+
+    `per_policy` maps a policy to its per-seed metrics, every list in the same seed order. The arms of a
+    seed share the initial student, the probe suite and the evaluation split, so the difference removes
+    that shared variance: a CI that excludes 0 separates two policies where their own CIs overlap."""
+    base = [float(m[key]) for m in per_policy[reference]]
+    out = {}
+    for policy, rows in per_policy.items():
+        if len(rows) != len(base):
+            raise ValueError(f"paired_differences: {policy} has {len(rows)} seeds, {reference} has {len(base)}")
+        out[policy] = summarize_seeds([{key: float(m[key]) - b} for m, b in zip(rows, base, strict=True)])[key]
+    return out
+
+
 def grid_mixes(requirement: np.ndarray, top_k: int, weights: Sequence[float]) -> np.ndarray:
     """Static mixes the grid baseline pilots: one-hots and mixtures over the top-k of r_tau on the weight
     grid, plus the uniform mix. Shape [M, C], deterministic order."""

@@ -13,6 +13,7 @@ from read_ray.core.bandit import Context
 from read_ray.core.comparison import (
     grid_mixes,
     mean_ci95,
+    paired_differences,
     pilot_budget_tokens,
     profile_change_metrics,
     spend_totals,
@@ -37,6 +38,19 @@ def test_mean_ci95_is_a_student_t_interval():
     assert mean == 5.0 and math.isnan(half)
     with pytest.raises(ValueError):
         mean_ci95([])
+
+
+def test_paired_differences_remove_the_variance_seeds_share():
+    # the seeds differ a lot (3, 1, 5), the policy is ahead of the reference by 0.1 +- 0.02 on every seed
+    base = [{"u": 3.0}, {"u": 1.0}, {"u": 5.0}]
+    policy = [{"u": 3.1}, {"u": 1.08}, {"u": 5.12}]
+    diff = paired_differences({"ref": base, "p": policy}, "ref", "u")
+    assert diff["p"]["values"] == pytest.approx([0.1, 0.08, 0.12]) and diff["p"]["mean"] == pytest.approx(0.1)
+    assert diff["p"]["ci95"] == pytest.approx(4.303 * 0.02 / math.sqrt(3), rel=1e-6)   # excludes 0
+    assert summarize_seeds(policy)["u"]["ci95"] > 1.0                                  # unpaired: it does not
+    assert diff["ref"]["values"] == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="p has 2 seeds, ref has 3"):
+        paired_differences({"ref": base, "p": policy[:2]}, "ref", "u")
 
 
 def test_summarize_seeds_gives_mean_and_ci_per_metric_and_no_ci_for_one_seed():

@@ -34,6 +34,12 @@ def test_compare_tiny_uniform_and_grid(ray_cluster, tmp_path):
     for plot in ("utility.png", "profile.png"):
         assert (out / "plots" / plot).stat().st_size > 1000
     assert "| grid |" in (out / "results.md").read_text()
+    # Δ utility paired by seed against uniform (no task_static here)
+    assert data["paired_reference"] == "uniform"
+    paired = data["policies"]["grid"]["paired_utility_change"]
+    per_policy = {p: data["policies"][p]["metrics"]["test_utility_change"]["values"] for p in ("grid", "uniform")}
+    assert paired["values"] == pytest.approx([g - u for g, u in zip(per_policy["grid"], per_policy["uniform"], strict=True)])
+    assert "against `uniform`, paired by seed" in (out / "results.md").read_text()
 
     # the grid's pilots (math one-hot, uniform) are charged: its final run's ledger holds B minus their spending
     grid = data["policies"]["grid"]["grid"]["1"]
