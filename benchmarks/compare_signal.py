@@ -14,6 +14,10 @@ its run and prints, per policy and round index, the mean over seeds of:
 - `reward`, and for `read` / `greedy` the ensemble's spread `sigma` at selection and its error
   |reward - mu| on the round it chose.
 
+And per arm, the share of its budget (mean over rounds) on the task's top capability (argmax of the
+requirement in OUT/results.json) next to its test utility change, with their Pearson correlation
+over arms: how much of the outcome the allocation to that one capability explains.
+
 Reads only JSON: no Ray, no model.
 """
 
@@ -33,10 +37,7 @@ import _record  # noqa: E402
 
 def round_rows(out: Path) -> list[dict]:
     rows = []
-    for arm_path in sorted((out / "arms").glob("*_seed*.json")):
-        arm = json.loads(arm_path.read_text())
-        if "policy" not in arm:          # initial_seed*.json, grid pilots
-            continue
+    for arm in _arms(out):
         for record_path in sorted((out / arm["run_dir"] / "rounds").glob("round_*/record.json")):
             r = json.loads(record_path.read_text())
             a, d = np.asarray(r["allocation"]), np.asarray(r["reward"]["delta_s"])
@@ -66,6 +67,26 @@ def by_policy_round(rows: list[dict]) -> list[dict]:
     return table
 
 
+def _arms(out: Path):
+    for arm_path in sorted((out / "arms").glob("*_seed*.json")):
+        arm = json.loads(arm_path.read_text())
+        if "policy" in arm:              # not initial_seed*.json or grid pilots
+            yield arm
+
+
+def top_share_rows(out: Path) -> dict:
+    """Per arm: mean allocation share on the top capability of r, and the test utility change."""
+    results = json.loads((out / "results.json").read_text())
+    top = int(np.argmax(results["requirement"]))
+    rows = [{"arm": f"{arm['policy']}_seed{arm['seed']}", "policy": arm["policy"],
+             "top_share": round(float(np.mean([a[top] for a in arm["allocations"]])), 3),
+             "utility_change": round(arm["metrics"]["test_utility_change"], 3)} for arm in _arms(out)]
+    x, y = [r["top_share"] for r in rows], [r["utility_change"] for r in rows]
+    r = float(np.corrcoef(x, y)[0, 1]) if len(rows) > 2 and np.std(x) > 0 and np.std(y) > 0 else None
+    return {"top_capability": results["capabilities"][top], "arms": rows,
+            "pearson_r": None if r is None else round(r, 3)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="a `read-ray compare` output folder")
@@ -75,12 +96,18 @@ def main() -> int:
         parser.error(f"{args.out} has no arms/ folder: give the OUT folder of `read-ray compare`")
     machine = _record.machine_note()
     table = by_policy_round(round_rows(args.out))
-    print(json.dumps({"rows": table}, indent=1))
+    outcome = top_share_rows(args.out) if (args.out / "results.json").is_file() else None
+    print(json.dumps({"rows": table, "top_share": outcome}, indent=1))
     if args.record:
         keys = ("policy", "round", "seeds", "targeting_pts", "shared_pts", "probe_ci_pts", "reward", "sigma",
                 "model_error")
-        _record.append_section("probe signal per round in a `compare` run",
-                               [_record.markdown_table(keys, [[row[k] for k in keys] for row in table])], "",
+        tables = [_record.markdown_table(keys, [[row[k] for k in keys] for row in table])]
+        if outcome is not None:
+            keys = ("arm", "top_share", "utility_change")
+            tables += [f"Budget share on {outcome['top_capability']} against test utility change, Pearson r = "
+                       f"{outcome['pearson_r']} over {len(outcome['arms'])} arms:",
+                       _record.markdown_table(keys, [[row[k] for k in keys] for row in outcome["arms"]])]
+        _record.append_section("probe signal per round in a `compare` run", tables, "",
                                machine_before=machine, machine_after=_record.machine_note())
     return 0
 

@@ -43,3 +43,20 @@ def test_targeting_is_trained_minus_untrained_change_and_uniform_has_none(tmp_pa
     assert rows["read", 1]["targeting_pts"] == 3.0 - 1.0
     assert rows["read", 1]["model_error"] == pytest.approx(3.0) and rows["read", 1]["sigma"] == 0.5
     assert rows["uniform", 0]["targeting_pts"] is None and rows["uniform", 0]["shared_pts"] == 4.0
+
+
+def test_top_share_is_the_mean_allocation_on_argmax_r_and_correlates_with_the_outcome(tmp_path):
+    signal = _load()
+    (tmp_path / "arms").mkdir()
+    (tmp_path / "results.json").write_text(json.dumps({"requirement": [0.2, 0.8], "capabilities": ["gk", "math"]}))
+    for seed, (allocations, change) in enumerate([([[0.0, 1.0], [0.5, 0.5]], 3.0), ([[1.0, 0.0]], 1.0),
+                                                  ([[0.5, 0.5]], 2.0)]):
+        (tmp_path / "arms" / f"read_seed{seed}.json").write_text(json.dumps(
+            {"policy": "read", "seed": seed, "run_dir": f"runs/read_seed{seed}", "allocations": allocations,
+             "metrics": {"test_utility_change": change}}))
+    (tmp_path / "arms" / "grid_seed0.pilots.json").write_text(json.dumps({"mixes": []}))
+    outcome = signal.top_share_rows(tmp_path)
+    assert outcome["top_capability"] == "math"
+    assert [(r["arm"], r["top_share"], r["utility_change"]) for r in outcome["arms"]] == [
+        ("read_seed0", 0.75, 3.0), ("read_seed1", 0.0, 1.0), ("read_seed2", 0.5, 2.0)]
+    assert outcome["pearson_r"] == pytest.approx(0.982, abs=1e-3)
