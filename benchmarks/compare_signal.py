@@ -16,7 +16,8 @@ its run and prints, per policy and round index, the mean over seeds of:
 
 And per arm, the share of its budget (mean over rounds) on the task's top capability (argmax of the
 requirement in OUT/results.json) next to its test utility change, with their Pearson correlation
-over arms: how much of the outcome the allocation to that one capability explains.
+over arms: how much of the outcome the allocation to that one capability explains (for `grid`, the
+share of its final run; its pilots are not counted).
 
 Reads only JSON: no Ray, no model.
 """
@@ -78,11 +79,12 @@ def top_share_rows(out: Path) -> dict:
     """Per arm: mean allocation share on the top capability of r, and the test utility change."""
     results = json.loads((out / "results.json").read_text())
     top = int(np.argmax(results["requirement"]))
-    rows = [{"arm": f"{arm['policy']}_seed{arm['seed']}", "policy": arm["policy"],
-             "top_share": round(float(np.mean([a[top] for a in arm["allocations"]])), 3),
-             "utility_change": round(arm["metrics"]["test_utility_change"], 3)} for arm in _arms(out)]
-    x, y = [r["top_share"] for r in rows], [r["utility_change"] for r in rows]
-    r = float(np.corrcoef(x, y)[0, 1]) if len(rows) > 2 and np.std(x) > 0 and np.std(y) > 0 else None
+    arms = list(_arms(out))
+    x = [float(np.mean([a[top] for a in arm["allocations"]])) for arm in arms]
+    y = [arm["metrics"]["test_utility_change"] for arm in arms]
+    r = float(np.corrcoef(x, y)[0, 1]) if len(arms) > 2 and np.std(x) > 0 and np.std(y) > 0 else None
+    rows = [{"arm": f"{arm['policy']}_seed{arm['seed']}", "policy": arm["policy"], "top_share": round(share, 3),
+             "utility_change": round(change, 3)} for arm, share, change in zip(arms, x, y, strict=True)]
     return {"top_capability": results["capabilities"][top], "arms": rows,
             "pearson_r": None if r is None else round(r, 3)}
 
