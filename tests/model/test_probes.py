@@ -326,6 +326,20 @@ def test_attach_references_generates_once_and_caches(tmp_path):
     path.write_text("not json\n")
     assert attach_references(small, fake, tmp_path, teacher_id="org/Teacher Model:v1") == first
     assert len(fake.calls) == 4 and len(fake.calls[-1]) == 8
+    # A larger suite of the same teacher reuses the smaller one's items: only the new ones are generated.
+    larger = build_probe_suite(["math", "code"], items_per_capability=6)
+    assert suite_fingerprint(larger) != suite_fingerprint(small)
+    grown = attach_references(larger, fake, tmp_path, teacher_id="org/Teacher Model:v1")
+    assert len(fake.calls) == 5 and sorted(fake.calls[-1]) == sorted(
+        i.prompt for i in all_items(larger) if int(i.item_id.split("/")[1][:3]) >= 4
+    )
+    assert {i.item_id: i.reference for i in all_items(first)}.items() <= {i.item_id: i.reference for i in all_items(grown)}.items()
+    # Another seed's suite has the same item ids but other prompts: those are generated anew.
+    reseeded = build_probe_suite(["math", "code"], items_per_capability=4, seed=7)
+    attach_references(reseeded, fake, tmp_path, teacher_id="org/Teacher Model:v1")
+    known = {i.prompt for i in all_items(larger)}
+    assert len(fake.calls) == 6 and sorted(fake.calls[-1]) == sorted(i.prompt for i in all_items(reseeded) if i.prompt not in known)
+    assert len(fake.calls[-1]) >= 6
 
 
 def test_attach_references_writes_atomically(tmp_path, monkeypatch):
