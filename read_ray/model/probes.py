@@ -313,17 +313,17 @@ def attach_references(
     The cache is ``<cache_dir>/<teacher_id, sanitised>/<suite fingerprint>.jsonl``: a header line, then one
     ``{"item_id", "prompt_sha256", "reference"}`` line per item, written atomically (temporary file +
     rename). Items found in the cache (same id and prompt), in this suite's file or in another suite's of the
-same teacher (a run with more ``items_per_capability`` keeps the first items), are not regenerated; ``generate_fn`` is called
+    same teacher (a larger ``items_per_capability`` reuses the first items), are not regenerated; ``generate_fn`` is called
     once, with the prompts of the missing items only (not at all when the cache is complete). It gets raw
     prompts (it applies the chat template itself, as :func:`probe_generate_fn` does) and returns one string
     (or object with ``.text``) per prompt.
     """
     path = references_path(suite, cache_dir, teacher_id=teacher_id)
     fingerprint = path.stem
-    cached = {
+    cached = {  # every suite of this teacher, keyed by item id and prompt
         (item_id, prompt_hash): reference
-        for other in sorted(path.parent.glob("*.jsonl"))  # this teacher's other suites: a larger suite
-        for item_id, (prompt_hash, reference) in _read_cache(other, other.stem).items()  # reuses their items
+        for other in sorted(path.parent.glob("*.jsonl"))
+        for item_id, (prompt_hash, reference) in _read_cache(other, other.stem).items()
     }
     items = list(_iter_items(suite))
     refs: dict[str, str] = {}
