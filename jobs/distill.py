@@ -4,7 +4,9 @@
     python jobs/distill.py --config default --dry-run      # resolved config + resource plan, no work
 
 Run and storage paths are made absolute before Ray starts: a relative path inside a job would land in
-the job's temporary copy of the working directory and be lost.
+the job's temporary copy of the working directory and be lost. The config (`validate`) and the files and
+paths it names (`preflight`: run directory, tokenizers under logit KD, precision on CPU) are checked before
+Ray starts, with --dry-run too: an impossible plan exits with status 2 and one line per problem.
 """
 
 from __future__ import annotations
@@ -26,13 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and resource plan; start nothing")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value")
     args = parser.parse_args(argv)
+    from read_ray.runtime.preflight import preflight
+
     try:
         cfg = validate(load_config(args.config, args.overrides))
+        runs_dir = os.environ.get("READ_RAY_RUNS_DIR", cfg.run.runs_dir)
+        cfg = replace(cfg, run={"runs_dir": str(Path(runs_dir).expanduser().resolve())})
+        preflight(cfg, force=args.force)
     except ValueError as exc:
         print(f"distill: error: {exc}", file=sys.stderr)
         return 2
-    runs_dir = os.environ.get("READ_RAY_RUNS_DIR", cfg.run.runs_dir)
-    cfg = replace(cfg, run={"runs_dir": str(Path(runs_dir).expanduser().resolve())})
 
     from read_ray.runtime.cluster import check_resources, connect, resource_plan
 

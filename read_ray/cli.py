@@ -11,8 +11,9 @@
     read-ray profile --model teacher|student|PATH [--json]
     read-ray identify --tasks gsm8k,mbpp [--config ...] --interventions M [--out DIR] [key.sub=value ...]
 
-Bad input exits with status 2 and one message naming the cause. Heavy modules are imported only by the
-subcommand that needs them.
+Bad input exits with status 2 and one message naming the cause. Commands that start Ray check the config
+(`validate`) and the files and paths it names (`read_ray.runtime.preflight`) first. Heavy modules are
+imported only by the subcommand that needs them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ def _stdout_to_stderr():
 
 def _load(args: argparse.Namespace):
     return validate(load_config(args.config, args.overrides))
+
+
+def _out_dir(args: argparse.Namespace, default) -> str:
+    """--out, or the default under run.runs_dir; checked (a file, read-only) before Ray starts."""
+    from read_ray.runtime.preflight import check_output_dir
+
+    check_output_dir(args.out or default, "--out" if args.out else "output folder (run.runs_dir)")
+    return str(args.out or default)
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
@@ -70,8 +79,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from read_ray.runtime.cluster import connect
+    from read_ray.runtime.preflight import preflight
 
-    cfg = _load(args)
+    cfg = preflight(_load(args), force=args.force)
     with connect(cfg):
         from read_ray.report import write_report
         from read_ray.runtime.controller import run_distillation
@@ -86,10 +96,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     from read_ray.compare import parse_policies, parse_seeds, plan_arms, run_compare
     from read_ray.runtime.cluster import connect
+    from read_ray.runtime.preflight import preflight
 
-    cfg = _load(args)
+    cfg = preflight(_load(args), run_dir=False)
     policies, seeds = parse_policies(args.policies), parse_seeds(args.seeds)
-    out = Path(args.out or Path(cfg.run.runs_dir) / f"compare_{cfg.run.name}").resolve()
+    out = Path(_out_dir(args, Path(cfg.run.runs_dir) / f"compare_{cfg.run.name}")).resolve()
     plan_arms(cfg, policies, seeds, out)                 # every arm's config is valid before Ray starts
     with connect(cfg):
         run_compare(cfg, policies, seeds, out)
@@ -103,11 +114,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from read_ray.runtime.cluster import connect
+    from read_ray.runtime.preflight import preflight
     from read_ray.sweep import load_search_space, run_sweep
 
-    cfg = _load(args)
+    cfg = preflight(_load(args), run_dir=False)
     space = load_search_space(args.search_space, cfg)
-    out = args.out or str(Path(cfg.run.runs_dir) / f"sweep-{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = _out_dir(args, Path(cfg.run.runs_dir) / f"sweep-{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}")
     with connect(cfg):
         result = run_sweep(cfg, mode=args.mode, num_samples=args.num_samples, space=space, out_dir=out)
     print(f"{len(result.trials)} trials in {result.seconds:.0f} s; best {result.best_objective:.4g} "
@@ -119,8 +131,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from read_ray.report import write_report
+    from read_ray.runtime.rundir import check_report_dir
 
-    print(write_report(args.run_dir))
+    print(write_report(check_report_dir(args.run_dir)))
     return 0
 
 
@@ -129,10 +142,11 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
     from read_ray.runtime.cluster import connect
     from read_ray.runtime.identify import load_cards, markdown_table, run_identify
+    from read_ray.runtime.preflight import preflight
 
-    cfg = _load(args)
+    cfg = preflight(_load(args), run_dir=False)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    out = Path(args.out or Path(cfg.run.runs_dir) / f"identify-{cfg.run.name}")
+    out = Path(_out_dir(args, Path(cfg.run.runs_dir) / f"identify-{cfg.run.name}"))
     with _stdout_to_stderr():
         load_cards(cfg, tasks, args.interventions, out)            # bad input fails before Ray starts
         with connect(cfg):
@@ -179,8 +193,15 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from read_ray.model.inventory import profile_model
 
+    model = Path(args.model).expanduser()
+    if args.model not in ("teacher", "student") and (model.exists() or args.model.startswith(("/", ".", "~"))) \
+            and not (model / "config.json").is_file():
+        raise ValueError(f"--model {args.model} is not a Hugging Face model directory (no config.json there); give "
+                         f"teacher, student or a model directory")
     with _stdout_to_stderr():
         result = profile_model(_load(args), args.model)
     if args.json:
@@ -276,6 +297,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ValueError as exc:
         print(f"read-ray: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:          # a path the checks above did not foresee: name it, no traceback
+        if not exc.filename:
+            raise
+        print(f"read-ray: error: {exc.filename}: {exc.strerror or exc}; check the path and its permissions",
+              file=sys.stderr)
         return 2
 
 

@@ -31,7 +31,11 @@ CAPABILITIES = (
     "long_context",
     "multilingual",
 )
-POLICIES = ("read", "uniform", "task_static", "random", "greedy", "exp3", "static")
+POLICIES = ("read", "greedy", "frozen", "task_static", "single_cap", "uniform", "random", "exp3", "static")
+REQUIREMENT_SOURCES = ("manual", "learned", "uniform")
+REWARD_SOURCES = ("proxy", "refit", "dev_utility")
+PRIORS = ("requirement", "random")
+LEAVE_PRIOR_RULES = ("ucb", "confident")
 PRESETS_DIR = Path(__file__).parent / "configs"
 TASK_CARDS_DIR = Path(__file__).parent / "data" / "tasks"
 
@@ -69,7 +73,8 @@ class TaskConfig:
     """Manual requirement vector r_tau (capability -> weight, normalised); empty = use the fallback."""
     requirement_source: str = "manual"
     """manual (`requirement`, else the card's vector, else the fallback) | learned (the identifier at
-    `identifier_path` applied to the task card; `read-ray identify` makes one)."""
+    `identifier_path` applied to the task card; `read-ray identify` makes one) | uniform (1/|C|: the
+    "no requirement identification" ablation; the utility is still the task's)."""
     identifier_path: str = ""
     """The identifier.pt written by `read-ray identify` (its .json metadata sits next to it)."""
     requirement_epsilon: float = 0.05
@@ -117,12 +122,21 @@ class RewardConfig:
     """Spillover is measured on the top-k capabilities of r_tau."""
     lambda_per_1k_tokens: float = 0.01
     """Token cost per 1k tokens spent in the round (1e-5 per token)."""
+    source: str = "proxy"
+    """What the bandit learns to maximise: proxy (the paper's r_tau . delta_s - beta * Spill - cost) |
+    refit (the same with r refitted online by ridge regression of each dev interval's utility change on
+    its delta_s, shrunk towards a scaled r_tau: needs bandit.dev_every_rounds) | dev_utility (the dev
+    utility change of the round itself minus cost: needs bandit.target=reward and dev_every_rounds=1)."""
+    refit_prior_weight: float = 1.0
+    """reward.source=refit: ridge weight pulling r towards the scaled r_tau, relative to the data's scale."""
 
 
 @dataclass(frozen=True)
 class BanditConfig:
     policy: str = "read"
-    """Allocation policy: read | uniform | task_static | random | greedy | exp3 | static (`static_mix`)."""
+    """Allocation policy, by the paper's names (METHOD.md): read | greedy (kappa = 0) | frozen (read's first
+    learned allocation held) | task_static (w = r_tau) | single_cap (one-hot on r_tau's top) | uniform |
+    random | exp3 | static (`static_mix`)."""
     target: str = "profile"
     """What the ensemble learns: profile (the capability-profile change; reward computed from it) |
     reward (the scalar reward, as in the paper)."""
@@ -141,11 +155,18 @@ class BanditConfig:
     kappa_decay: float = 0.7
     """kappa <- kappa * kappa_decay at a dev checkpoint whose utility did not improve."""
     warmup_rounds: int = 3
-    """Rounds that pick uniformly at random from the candidate actions."""
+    """Rounds before the first learned pick: they spend `prior` (the first is always the prior)."""
+    prior: str = "requirement"
+    """The allocation of the warm-up rounds: requirement (w = r_tau, the paper's allocation prior) |
+    random (a uniformly random candidate of A(tau), the earlier behaviour)."""
+    bank_path: str = ""
+    """A transition bank (`read-ray bank`): offline round records fitted into the ensemble before round 0
+    and kept in every refit. Their cost is outside the budget (reported by the bank command)."""
+    leave_prior: str = "ucb"
+    """ucb (argmax mu + kappa * sigma over A(tau) and r_tau) | confident (keep r_tau unless the UCB pick's
+    lower bound mu - kappa * sigma beats r_tau's upper bound mu + kappa * sigma)."""
     dev_every_rounds: int = 2
-    """Evaluate downstream dev utility every this many rounds (kappa decay, calibration); 0 = never."""
-    calibrate: bool = True
-    """Fit proxy reward -> dev utility change at dev checkpoints; a positive slope rescales later rewards."""
+    """Evaluate downstream dev utility every this many rounds (kappa decay, the refitted reward); 0 = never."""
     exp3_gamma: float = 0.2
     """EXP3 exploration mix (uniform share of the allocation)."""
     exp3_eta: float = 0.05
@@ -396,7 +417,7 @@ def parse_overrides(overrides: Sequence[str]) -> list[tuple[str, Any]]:
         if not sep or not key.strip():
             raise ValueError(f"override {item!r} is not of the form key.sub=value")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = _safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
             raise ValueError(f"override {item!r}: the value is not valid YAML ({exc})") from None
         parsed.append((key.strip(), value))
@@ -407,14 +428,54 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key written twice in one mapping (plain PyYAML keeps the last one, so
+    a section written twice would silently replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, typing.Hashable) and key in seen:
+                first = seen[key].line + 1
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice (first at line {first}): the second would replace the "
+                    f"first; merge them into one", key_node.start_mark)
+            if isinstance(key, typing.Hashable):
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _safe_load(stream: Any) -> Any:
+    """yaml.safe_load with duplicate keys refused (same safe constructor: no Python objects are built)."""
+    loader = _UniqueKeyLoader(stream)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def read_yaml_file(path: Path) -> dict[str, Any]:
     try:
         with open(path) as f:       # a stream, so the error marks name the file and line
-            data = yaml.safe_load(f)
+            data = _safe_load(f)
+    except yaml.constructor.ConstructorError as exc:
+        if "appears twice" in str(exc.problem):
+            raise ValueError(f"{path}: {exc.problem} (line {exc.problem_mark.line + 1})") from None
+        raise ValueError(f"{path}: malformed YAML: {exc}\nfix the YAML syntax at the line shown") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: malformed YAML: {exc}\nfix the YAML syntax at the line shown") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a text file ({exc.reason} at byte {exc.start}); give a YAML file") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a directory, not a YAML file; give a YAML file path") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read it ({exc.strerror or exc}); check the path and its permissions") from None
     if data is None:
-        return {}
+        raise ValueError(f"{path}: the file is empty (no YAML in it), which would silently mean every default; "
+                         f"write the sections to set in it, or give a preset name (e.g. --config default)")
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of config sections at the top level")
     return data
@@ -422,6 +483,9 @@ def read_yaml_file(path: Path) -> dict[str, Any]:
 
 def resolve_preset(preset_or_path: str) -> Path:
     path = Path(preset_or_path)
+    if path.is_dir():
+        raise ValueError(f"--config {path} is a directory, not a YAML file; give a YAML file path or a preset "
+                         f"({', '.join(preset_names())})")
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise ValueError(f"config file {path} does not exist; give an existing YAML path or a preset "
@@ -501,6 +565,85 @@ def _identifier_problems(identifier_path: str, names: tuple[str, ...]) -> list[s
     return []
 
 
+MAX_SEED = 2**32 - 1
+"""run.seed bound: decoding seeds are seed * 1_000_003 + ..., which must stay below 2**63 (torch, numpy)."""
+MAX_TOTAL_TOKENS = 10**12
+"""budget.total_tokens bound (a round of 10**20 planned ~10**16 prompts and never started)."""
+VLLM_MAX_LOGPROBS = 20
+"""Log-probs per token vLLM returns at most (its `max_logprobs` default; VLLMEngine does not raise it)."""
+_INT64_MAX = 2**63 - 1
+
+
+def _is_one_path_component(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\0")
+
+
+def _numeric_leaves(value: Any, key: str):
+    """(dotted key, value) of every int or float in a config tree (sections, mappings, lists)."""
+    if dataclasses.is_dataclass(value):
+        for f in dataclasses.fields(value):
+            yield from _numeric_leaves(getattr(value, f.name), f"{key}.{f.name}" if key else f.name)
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _numeric_leaves(v, f"{key}.{k}")
+    elif isinstance(value, tuple):
+        for i, v in enumerate(value):
+            yield from _numeric_leaves(v, f"{key}[{i}]")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield key, value
+
+
+def range_problems(cfg: ReadConfig) -> list[str]:
+    """Numbers that parse but cannot run: non-finite floats, ints beyond int64, budgets beyond any machine."""
+    import math
+
+    p = []
+    for key, value in _numeric_leaves(cfg, ""):
+        if isinstance(value, float) and not math.isfinite(value):
+            p.append(f"{key}: must be a finite number, got {value}")
+        elif isinstance(value, int) and abs(value) > _INT64_MAX:
+            p.append(f"{key}: {value} is out of range (at most 2**63 - 1)")
+    _check(p, cfg.budget.total_tokens <= MAX_TOTAL_TOKENS,
+           f"budget.total_tokens: must be <= 10**12 (a trillion tokens), got {cfg.budget.total_tokens}; give "
+           f"the budget in tokens, e.g. 20000000")
+    return p
+
+
+def gpu_plan_problems(cfg: ReadConfig) -> list[str]:
+    """Resource plans no cluster can run: each problem names the key and the fix (values only, no files)."""
+    te, res, tr = cfg.teacher, cfg.resources, cfg.train
+    p = []
+    for f in dataclasses.fields(res):
+        value = getattr(res, f.name)
+        if 0 < value < 1e-4:
+            p.append(f"resources.{f.name}: Ray schedules resources in steps of 0.0001, got {value}: use 0 or more")
+        if "gpus" in f.name and value > 1 and not float(value).is_integer():
+            p.append(f"resources.{f.name}: more than 1 GPU must be a whole number (Ray splits only single GPUs), "
+                     f"got {value}")
+    if te.engine == "vllm":
+        if res.teacher_gpus_per_replica == 0:
+            p.append("teacher.engine=vllm runs on GPUs only, but resources.teacher_gpus_per_replica is 0: give each "
+                     "replica teacher.tensor_parallel_size GPUs, or use teacher.engine=hf on CPU")
+        elif te.tensor_parallel_size > res.teacher_gpus_per_replica:
+            p.append(f"teacher.tensor_parallel_size ({te.tensor_parallel_size}) is more than the GPUs a replica gets "
+                     f"(resources.teacher_gpus_per_replica = {res.teacher_gpus_per_replica:g}): each tensor-parallel "
+                     f"rank needs its own GPU; raise resources.teacher_gpus_per_replica to "
+                     f"{te.tensor_parallel_size} or lower teacher.tensor_parallel_size")
+        if tr.loss == "topk_kd" and tr.kd_top_k > VLLM_MAX_LOGPROBS:
+            p.append(f"train.kd_top_k ({tr.kd_top_k}) is more than teacher.engine=vllm returns (at most "
+                     f"{VLLM_MAX_LOGPROBS} log-probs per token, vLLM's max_logprobs): lower train.kd_top_k to "
+                     f"<= {VLLM_MAX_LOGPROBS}")
+    elif te.tensor_parallel_size > 1:
+        p.append(f"teacher.tensor_parallel_size ({te.tensor_parallel_size}) needs teacher.engine=vllm: the "
+                 f"{te.engine} engine runs a replica on one device; set teacher.tensor_parallel_size=1 or "
+                 f"teacher.engine=vllm")
+    if res.train_workers > 1 and 0 < res.train_gpus_per_worker < 1:
+        p.append(f"resources.train_gpus_per_worker ({res.train_gpus_per_worker:g}) is a share of a GPU with "
+                 f"resources.train_workers = {res.train_workers}: Ray may put two ranks on one GPU, which NCCL "
+                 f"refuses; give each worker 1 GPU or use resources.train_workers=1")
+    return p
+
+
 def validate(cfg: ReadConfig) -> ReadConfig:
     """Raise one ValueError listing every problem (each line names its key and the fix); return cfg."""
     from read_ray.core.budget import plan_round_budget
@@ -509,8 +652,12 @@ def validate(cfg: ReadConfig) -> ReadConfig:
 
     p: list[str] = []
     names = cfg.capabilities.names
-    _check(p, bool(cfg.run.name) and "/" not in cfg.run.name, "run.name: give a non-empty name without '/'")
-    _check(p, cfg.run.seed >= 0, f"run.seed: must be >= 0, got {cfg.run.seed}")
+    _check(p, _is_one_path_component(cfg.run.name),
+           f"run.name: give a non-empty name without '/' (one folder under run.runs_dir: not '.' or '..', no "
+           f"'\\\\' or NUL), got {cfg.run.name!r}")
+    _check(p, 0 <= cfg.run.seed <= MAX_SEED,
+           f"run.seed: must be in [0, 2**32 - 1] (numpy, torch and the teacher's decoding seeds derive from it), "
+           f"got {cfg.run.seed}")
     _check(p, cfg.teacher.keep_warm or not cfg.run.pipeline,
            "run.pipeline: needs teacher.keep_warm=true (a pipelined round generates while the previous one "
            "trains, so the engine cannot be rebuilt between rounds)")
@@ -543,8 +690,8 @@ def validate(cfg: ReadConfig) -> ReadConfig:
         _check(p, sum(max(w, 0.0) for w in t.requirement.values()) > 0,
                "task.requirement: the vector has no mass; give at least one capability a positive weight")
     _check(p, 0 <= t.requirement_epsilon < 1, "task.requirement_epsilon: must be in [0, 1)")
-    _check(p, t.requirement_source in ("manual", "learned"),
-           f"task.requirement_source: {t.requirement_source!r} is not one of manual, learned")
+    _check(p, t.requirement_source in REQUIREMENT_SOURCES,
+           f"task.requirement_source: {t.requirement_source!r} is not one of {', '.join(REQUIREMENT_SOURCES)}")
     if t.requirement_source == "learned":
         p.extend(_identifier_problems(t.identifier_path, names))
     _check(p, t.dev_size >= 1 and t.test_size >= 1, "task.dev_size and task.test_size: must be >= 1")
@@ -586,6 +733,18 @@ def validate(cfg: ReadConfig) -> ReadConfig:
     _check(p, 0 < k.kappa_decay <= 1, f"bandit.kappa_decay: must be in (0, 1], got {k.kappa_decay}")
     _check(p, k.warmup_rounds >= 0, f"bandit.warmup_rounds: must be >= 0, got {k.warmup_rounds}")
     _check(p, k.dev_every_rounds >= 0, f"bandit.dev_every_rounds: must be >= 0, got {k.dev_every_rounds}")
+    _check(p, k.prior in PRIORS, f"bandit.prior: {k.prior!r} is not one of {', '.join(PRIORS)}")
+    _check(p, k.leave_prior in LEAVE_PRIOR_RULES,
+           f"bandit.leave_prior: {k.leave_prior!r} is not one of {', '.join(LEAVE_PRIOR_RULES)}")
+    _check(p, r.source in REWARD_SOURCES, f"reward.source: {r.source!r} is not one of {', '.join(REWARD_SOURCES)}")
+    _check(p, r.refit_prior_weight > 0, f"reward.refit_prior_weight: must be > 0, got {r.refit_prior_weight}")
+    _check(p, r.source == "proxy" or k.dev_every_rounds >= 1,
+           f"reward.source={r.source} learns from dev checkpoints: set bandit.dev_every_rounds >= 1")
+    _check(p, r.source != "dev_utility" or (k.target == "reward" and k.dev_every_rounds == 1),
+           "reward.source=dev_utility: needs bandit.target=reward and bandit.dev_every_rounds=1 (each round's "
+           "own utility change is its reward)")
+    _check(p, not k.bank_path or Path(k.bank_path).is_file(),
+           f"bandit.bank_path: no such file {k.bank_path!r}: build one with `read-ray bank`")
     _check(p, 0 < k.exp3_gamma <= 1 and k.exp3_eta > 0, "bandit.exp3_gamma must be in (0, 1] and bandit.exp3_eta > 0")
     for cap, weight in k.static_mix.items():
         _check(p, cap in names, f"bandit.static_mix.{cap}: unknown capability (known: {', '.join(names)})")
@@ -661,6 +820,8 @@ def validate(cfg: ReadConfig) -> ReadConfig:
     for backend in cfg.logging.backends:
         _check(p, backend in known_backends, f"logging.backends: {backend!r} is not one of {', '.join(known_backends)}")
     p += missing_backend_packages(cfg.logging.backends)
+    p += range_problems(cfg)
+    p += gpu_plan_problems(cfg)
 
     if p:
         raise ValueError("invalid config:\n  - " + "\n  - ".join(p))

