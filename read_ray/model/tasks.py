@@ -25,6 +25,12 @@ Splits: the pool (file order) is permuted with ``random.Random(seed)``; dev is t
 items of the permutation, test the last ``test_size`` (so the test set does not move when ``dev_size``
 changes); when the pool is smaller than ``dev_size + test_size`` the test set shrinks to what is left.
 
+Composite cards (``multitask``): a card with ``subtasks`` (names of single-task cards) instead of ``metric``
+and ``exemplars``. Every subtask is loaded and split as above (same sizes and seed); the composite's dev,
+test and exemplars are its subtasks' together, its metric is ``gap_closure``, and :func:`evaluate_subtasks`
+scores each subtask on its own (the utility, a mean normalised gap closure, needs the initial student's and
+the teacher's values: ``read_ray.core.task_utility``, applied by the runtime).
+
 Metrics: ``exact_match`` (final number, GSM8K), ``pass_at_1`` (greedy completion run against the tests
 in the sandbox), ``ast_match`` (one parsed tool call checked against BFCL's possible answers),
 ``mc_loglik`` (choices ranked by their **mean per-token** log-likelihood after the prompt: the choices
@@ -69,6 +75,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CARDS_DIR",
+    "COMPOSITE_METRIC",
     "METRICS",
     "TASK_NAMES",
     "TaskCard",
@@ -76,6 +83,7 @@ __all__ = [
     "TaskScore",
     "all_eval_prompts",
     "build_program",
+    "evaluate_subtasks",
     "evaluate_task",
     "extract_code",
     "format_call",
@@ -99,6 +107,17 @@ REQUIRED_CARD_FIELDS = (
     "requirement",
     "declared_capability",
     "metric",
+)
+COMPOSITE_METRIC = "gap_closure"
+"""The metric name of a composite card (mean normalised gap closure over its subtasks)."""
+COMPOSITE_CARD_FIELDS = (
+    "name",
+    "description",
+    "input_format",
+    "output_format",
+    "subtasks",
+    "requirement",
+    "declared_capability",
 )
 
 
@@ -135,6 +154,8 @@ class TaskCard:
     metric: str
     dev: tuple[TaskItem, ...]
     test: tuple[TaskItem, ...]
+    subtasks: tuple[TaskCard, ...] = ()
+    """A composite card's subtask cards (each with its own dev/test split); empty for a single task."""
 
     def card_text(self) -> str:
         """The card as text (what a requirement identifier reads): description, formats, exemplars."""
@@ -511,10 +532,12 @@ def _exemplar_from_yaml(path: Path, index: int, raw: object) -> TaskItem:
 
 
 def read_card_file(path: str | Path) -> dict[str, Any]:
-    """A task card YAML, validated: every field of ``REQUIRED_CARD_FIELDS`` present and well-formed.
+    """A task card YAML, validated: every field of ``REQUIRED_CARD_FIELDS`` (a composite card, one with
+    ``subtasks``: of ``COMPOSITE_CARD_FIELDS``) present and well-formed.
 
-    Returns the mapping with ``exemplars`` as a tuple of :class:`TaskItem`. ``ValueError`` names the file
-    and the field on any problem.
+    Returns the mapping with ``exemplars`` as a tuple of :class:`TaskItem` (a composite card: ``subtasks``
+    as a tuple of task names, and no exemplars or metric of its own). ``ValueError`` names the file and the
+    field on any problem.
     """
     path = Path(path)
     try:
@@ -523,17 +546,19 @@ def read_card_file(path: str | Path) -> dict[str, Any]:
         raise _card_error(path, f"not valid YAML: {error}") from error
     if not isinstance(raw, Mapping):
         raise _card_error(path, "expected a mapping of card fields")
-    for key in REQUIRED_CARD_FIELDS:
+    composite = "subtasks" in raw
+    required = COMPOSITE_CARD_FIELDS if composite else REQUIRED_CARD_FIELDS
+    for key in required:
         if key not in raw or raw[key] is None or raw[key] == "":
-            raise _card_error(
-                path, f"missing required field {key!r} (required: {', '.join(REQUIRED_CARD_FIELDS)})"
-            )
+            raise _card_error(path, f"missing required field {key!r} (required: {', '.join(required)})")
     for key in ("name", "description", "input_format", "output_format", "declared_capability", "metric"):
+        if key not in required:
+            continue
         if not isinstance(raw[key], str):
             raise _card_error(path, f"field {key!r} must be a string, got {type(raw[key]).__name__}")
     if raw["name"] != path.stem:
         raise _card_error(path, f"field 'name' is {raw['name']!r} but the file is {path.name}")
-    if raw["metric"] not in METRICS:
+    if not composite and raw["metric"] not in METRICS:
         raise _card_error(path, f"field 'metric': {raw['metric']!r} is not one of {', '.join(METRICS)}")
     if raw["declared_capability"] not in CAPABILITIES:
         raise _card_error(
@@ -559,12 +584,36 @@ def read_card_file(path: str | Path) -> dict[str, Any]:
             )
     if sum(requirement.values()) <= 0:
         raise _card_error(path, "field 'requirement': no positive weight")
+    if composite:
+        return _composite_card_fields(path, raw)
     exemplars = raw["exemplars"]
     if not isinstance(exemplars, list) or not exemplars:
         raise _card_error(path, "field 'exemplars' must be a non-empty list")
     out = dict(raw)
     out["requirement"] = {str(k): float(v) for k, v in requirement.items()}
     out["exemplars"] = tuple(_exemplar_from_yaml(path, i, ex) for i, ex in enumerate(exemplars))
+    return out
+
+
+def _composite_card_fields(path: Path, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A composite card's fields: ``subtasks`` are distinct single-task names; exemplars and the metric come
+    from the subtasks, so the card may not set its own."""
+    for key in ("metric", "exemplars"):
+        if key in raw:
+            raise _card_error(path, f"field {key!r}: a composite card (with 'subtasks') takes it from its subtasks")
+    subtasks = raw["subtasks"]
+    if not isinstance(subtasks, list) or not subtasks or not all(isinstance(s, str) for s in subtasks):
+        raise _card_error(path, "field 'subtasks' must be a non-empty list of task names")
+    if len(set(subtasks)) != len(subtasks):
+        raise _card_error(path, f"field 'subtasks': duplicates in {subtasks}")
+    unknown = [s for s in subtasks if s not in _POOLS]
+    if unknown:
+        raise _card_error(
+            path, f"field 'subtasks': {', '.join(map(repr, unknown))} not single tasks ({', '.join(TASK_NAMES)})"
+        )
+    out = dict(raw)
+    out["requirement"] = {str(k): float(v) for k, v in raw["requirement"].items()}
+    out["subtasks"] = tuple(subtasks)
     return out
 
 
@@ -589,16 +638,41 @@ def load_task(
     dev = the first ``dev_size`` items of a ``seed``-ed permutation of the pool, test = the last
     ``test_size`` (fewer when the pool is smaller than ``dev_size + test_size``). Exemplar items are never
     in the pool. ``cards_dir`` overrides where the card YAML is read from (default :data:`CARDS_DIR`).
+
+    A composite card (``subtasks``) loads each subtask with the same sizes and seed; its dev, test and
+    exemplars are the subtasks' concatenated in card order, its metric :data:`COMPOSITE_METRIC`.
     """
-    if name not in _POOLS:
-        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(TASK_NAMES)}")
+    folder = Path(cards_dir if cards_dir is not None else CARDS_DIR)
+    path = folder / f"{name}.yaml"
+    if name not in _POOLS and not (path.is_file() and "/" not in name and "\\" not in name):
+        known = sorted({*TASK_NAMES, *(p.stem for p in folder.glob("*.yaml"))})
+        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(known)}")
     for label, size in (("dev_size", dev_size), ("test_size", test_size)):
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise ValueError(f"{label} must be an integer >= 0, got {size!r}")
-    path = Path(cards_dir if cards_dir is not None else CARDS_DIR) / f"{name}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"task {name!r}: no card file {path}")
     card = read_card_file(path)
+    if "subtasks" in card:
+        subtasks = tuple(
+            load_task(sub, dev_size=dev_size, test_size=test_size, seed=seed, cards_dir=cards_dir)
+            for sub in card["subtasks"]
+        )
+        return TaskCard(
+            name=name,
+            description=card["description"],
+            input_format=card["input_format"],
+            output_format=card["output_format"],
+            exemplars=tuple(ex for sub in subtasks for ex in sub.exemplars),
+            requirement=card["requirement"],
+            declared_capability=card["declared_capability"],
+            metric=COMPOSITE_METRIC,
+            dev=tuple(item for sub in subtasks for item in sub.dev),
+            test=tuple(item for sub in subtasks for item in sub.test),
+            subtasks=subtasks,
+        )
+    if name not in _POOLS:
+        raise ValueError(f"task card {path}: task {name!r} has no evaluation data and no 'subtasks'")
     exemplars: tuple[TaskItem, ...] = card["exemplars"]
     blocked_ids = {ex.item_id for ex in exemplars}
     blocked_prompts = {_normalise_prompt(ex.prompt) for ex in exemplars}
@@ -791,6 +865,8 @@ def evaluate_task(
     """
     if split not in ("dev", "test"):
         raise ValueError(f"split must be 'dev' or 'test', got {split!r}")
+    if card.subtasks:
+        raise ValueError(f"task {card.name!r} is a composite card: score its subtasks with evaluate_subtasks")
     items = list(getattr(card, split))
     if limit is not None:
         items = items[: max(0, limit)]
@@ -826,3 +902,16 @@ def evaluate_task(
         if was_training:
             model.train()
     return TaskScore(metric=card.metric, value=_mean(correct), gold_loglik=_mean(gold_ll), n=len(items))
+
+
+def evaluate_subtasks(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    card: TaskCard,
+    split: str = "dev",
+    **kwargs: Any,
+) -> dict[str, TaskScore]:
+    """:func:`evaluate_task` per subtask of a composite card, in card order (``{card.name: score}`` for a
+    single-task card); keyword arguments (``limit``, ``max_new_tokens``, ``with_metric``, ...) apply to each.
+    The composite's utility (mean gap closure) needs reference values: ``read_ray.core.task_utility``."""
+    return {sub.name: evaluate_task(model, tokenizer, sub, split, **kwargs) for sub in card.subtasks or (card,)}
