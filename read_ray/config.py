@@ -36,6 +36,11 @@ REQUIREMENT_SOURCES = ("manual", "learned", "uniform")
 REWARD_SOURCES = ("proxy", "refit", "dev_utility")
 PRIORS = ("requirement", "random")
 LEAVE_PRIOR_RULES = ("ucb", "confident")
+# Ablations of METHOD.md that are policy `read` with one setting changed (compare and simulate arms)
+ABLATIONS: dict[str, dict[str, dict]] = {
+    "no_spill": {"reward": {"beta": 0.0}},                          # no interaction awareness
+    "no_ident": {"task": {"requirement_source": "uniform"}},         # no requirement identification
+}
 PRESETS_DIR = Path(__file__).parent / "configs"
 TASK_CARDS_DIR = Path(__file__).parent / "data" / "tasks"
 
@@ -598,10 +603,11 @@ def range_problems(cfg: ReadConfig) -> list[str]:
     import math
 
     p = []
+    own_bound = ("run.seed", "budget.total_tokens")
     for key, value in _numeric_leaves(cfg, ""):
         if isinstance(value, float) and not math.isfinite(value):
             p.append(f"{key}: must be a finite number, got {value}")
-        elif isinstance(value, int) and abs(value) > _INT64_MAX:
+        elif isinstance(value, int) and abs(value) > _INT64_MAX and key not in own_bound:
             p.append(f"{key}: {value} is out of range (at most 2**63 - 1)")
     _check(p, cfg.budget.total_tokens <= MAX_TOTAL_TOKENS,
            f"budget.total_tokens: must be <= 10**12 (a trillion tokens), got {cfg.budget.total_tokens}; give "
@@ -820,7 +826,9 @@ def validate(cfg: ReadConfig) -> ReadConfig:
     for backend in cfg.logging.backends:
         _check(p, backend in known_backends, f"logging.backends: {backend!r} is not one of {', '.join(known_backends)}")
     p += missing_backend_packages(cfg.logging.backends)
-    p += range_problems(cfg)
+    ranges = range_problems(cfg)          # a non-finite or oversized value: say that, not what it then breaks
+    named = tuple(f"{m.split(':', 1)[0]}:" for m in ranges)
+    p = ranges + [m for m in p if not m.startswith(named)]
     p += gpu_plan_problems(cfg)
 
     if p:
