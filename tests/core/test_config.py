@@ -176,3 +176,48 @@ def test_learned_requirement_source_checks_the_identifier(tmp_path):
                                         "reward.spill_top_k=2"]))
     assert cfg.task.requirement_source == "learned"
 
+
+
+def _float_fields():
+    import dataclasses
+    import typing
+
+    for section in dataclasses.fields(ReadConfig):
+        cls = typing.get_type_hints(ReadConfig)[section.name]
+        for f, tp in typing.get_type_hints(cls).items():
+            if tp is float:
+                yield f"{section.name}.{f}"
+
+
+@pytest.mark.parametrize("key", list(_float_fields()))
+def test_every_float_field_refuses_inf_and_nan(key):
+    for bad in (".inf", "-.inf", ".nan"):
+        with pytest.raises(ValueError) as info:
+            validate(load_config("default", [f"{key}={bad}"]))
+        assert f"{key}: must be a finite number" in str(info.value)
+
+
+def test_duplicate_keys_are_refused_in_files_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("run:\n  seed: 1\nbudget:\n  num_rounds: 2\nrun:\n  name: x\n")
+    with pytest.raises(ValueError, match=r"c.yaml: key 'run' appears twice \(first at line 1\).*\(line 5\)"):
+        load_config(str(path))
+    with pytest.raises(ValueError, match="'math' appears twice"):
+        load_config("default", ["task.requirement={math: 1, math: 0.5}"])
+    path.write_text("run:\n  seed: 1\nbudget:\n  num_rounds: 2\n")          # the same keys once each: fine
+    assert load_config(str(path)).budget.num_rounds == 2
+
+
+def test_empty_or_directory_config_is_an_error(tmp_path):
+    (tmp_path / "empty.yaml").write_text("\n# nothing\n")
+    with pytest.raises(ValueError, match="empty.yaml: the file is empty"):
+        load_config(str(tmp_path / "empty.yaml"))
+    with pytest.raises(ValueError, match="is a directory, not a YAML file"):
+        load_config(str(tmp_path))
+
+
+def test_gpu_plans_that_can_run_pass():
+    validate(load_config("gpu-llama70b-8b", ["train.loss=topk_kd", "train.kd_top_k=20"]))
+    validate(load_config("gpu-llama70b-8b", ["teacher.tensor_parallel_size=2"]))     # fewer ranks than GPUs
+    validate(load_config("default", ["resources.train_gpus_per_worker=2", "resources.train_workers=2"]))
+    validate(load_config("default", ["run.seed=4294967295", "budget.total_tokens=1000000000000"]))
