@@ -1,7 +1,8 @@
 """Batch generation with exact token accounting: the teacher's decoding loop (torch + transformers, no ray).
 
-:func:`generate_batch` renders each prompt with the tokenizer's chat template (``chat=True``), left-pads
-the batch and decodes with its own KV-cached loop over the model's forward pass:
+:func:`generate_batch` turns each prompt into token ids once (``chat=True``: the chat template rendered
+and tokenised without the tokenizer's own special tokens, :func:`read_ray.model.loading.prompt_token_ids`),
+left-pads the batch and decodes with its own KV-cached loop over the model's forward pass:
 
 * greedy (``temperature == 0``) or sampled (``temperature > 0``, optional nucleus ``top_p``). Sampling
   draws from a local ``torch.Generator`` seeded with ``seed``: the same inputs and seed give the same
@@ -9,9 +10,11 @@ the batch and decodes with its own KV-cached loop over the model's forward pass:
 * a per-prompt ``max_new_tokens``: a row stops at its own limit or at an end-of-sequence token, and
   finished rows are dropped from the batch (and from the KV cache), so a long request does not make
   the short ones pay for its length;
-* exact token counts: ``prompt_tokens`` is the templated prompt's length (no padding) and
-  ``completion_tokens`` the number of generated tokens, the end-of-sequence token included when one was
-  generated. The text is decoded with ``skip_special_tokens=True``;
+* token ids end to end: each :class:`Completion` carries the prompt ids the model consumed and the ids it
+  generated (the end-of-sequence token included when one was generated), and ``finish_reason``: ``"stop"``
+  when it ended on an end-of-sequence token, ``"length"`` when it was cut at its ``max_new_tokens``.
+  ``prompt_tokens`` and ``completion_tokens`` are those lists' lengths (no padding): what is charged is
+  exactly what the model saw. The text is decoded with ``skip_special_tokens=True``; training uses the ids;
 * optional top-k log-probabilities per completion token (``topk > 0``): the k most likely ids of the
   model's *unprocessed* next-token distribution (temperature 1, no top-p), for distillation.
 
@@ -31,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from read_ray.model.loading import apply_chat_template
+from read_ray.model.loading import apply_chat_template, prompt_token_ids
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -43,7 +46,11 @@ _NUCLEUS_K = 256  # candidates for the top-p fast path (see _next_tokens)
 
 @dataclass(frozen=True)
 class Completion:
-    """One generated answer with its exact token counts."""
+    """One generated answer with its exact token counts and token ids.
+
+    Engines that report only text and counts (fakes, third-party engines) leave the ids empty and
+    ``finish_reason`` None; the training path then falls back to tokenising the text.
+    """
 
     text: str
     prompt_tokens: int
@@ -52,6 +59,12 @@ class Completion:
     """Generated tokens, including the end-of-sequence token when one was generated."""
     topk_logprobs: tuple[tuple[tuple[int, float], ...], ...] | None = None
     """Per completion token: the top-k ``(token_id, logprob)`` of the unprocessed distribution, if asked."""
+    prompt_ids: tuple[int, ...] = ()
+    """The prompt's token ids exactly as the model consumed them (``len == prompt_tokens``)."""
+    completion_ids: tuple[int, ...] = ()
+    """The generated token ids (``len == completion_tokens``), ending with eos exactly when it stopped there."""
+    finish_reason: str | None = None
+    """``"stop"`` (ended on an end-of-sequence token) or ``"length"`` (cut at max_new_tokens)."""
 
 
 def render_prompts(
@@ -77,10 +90,8 @@ def eos_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) ->
     return frozenset(ids)
 
 
-def _tokenize(tokenizer, texts: list[str], chat: bool) -> list[list[int]]:
-    # A chat-rendered text already holds the template's special tokens.
-    encoded = tokenizer(texts, add_special_tokens=not chat)["input_ids"]
-    out = [list(map(int, ids)) for ids in encoded]
+def _tokenize(tokenizer, prompts: list[str], chat: bool) -> list[list[int]]:
+    out = prompt_token_ids(tokenizer, prompts, chat=chat)
     for i, ids in enumerate(out):
         if not ids:
             raise ValueError(f"prompt {i} is empty after tokenization; nothing to condition on")
@@ -189,13 +200,13 @@ def generate_batch(
     if n == 0:
         return []
 
-    ids = _tokenize(tokenizer, render_prompts(tokenizer, prompts, chat=chat), chat)
-    prompt_lens = [len(x) for x in ids]
+    ids = _tokenize(tokenizer, prompts, chat)
     generated: list[list[int]] = [[] for _ in range(n)]
+    stopped = [False] * n
     top: list[list[tuple[tuple[int, float], ...]]] = [[] for _ in range(n)]
     active = [i for i in range(n) if limits[i] > 0]
     if active:
-        _decode(model, tokenizer, ids, limits, active, generated, top, temperature, top_p, seed, topk)
+        _decode(model, tokenizer, ids, limits, active, generated, stopped, top, temperature, top_p, seed, topk)
 
     out = []
     for i in range(n):
@@ -203,15 +214,18 @@ def generate_batch(
         out.append(
             Completion(
                 text=text,
-                prompt_tokens=prompt_lens[i],
+                prompt_tokens=len(ids[i]),
                 completion_tokens=len(generated[i]),
                 topk_logprobs=tuple(top[i]) if topk > 0 else None,
+                prompt_ids=tuple(ids[i]),
+                completion_ids=tuple(generated[i]),
+                finish_reason="stop" if stopped[i] else "length",
             )
         )
     return out
 
 
-def _decode(model, tokenizer, ids, limits, active, generated, top, temperature, top_p, seed, topk) -> None:
+def _decode(model, tokenizer, ids, limits, active, generated, stopped, top, temperature, top_p, seed, topk) -> None:
     device = model.device
     eos = eos_token_ids(model, tokenizer)
     pad = tokenizer.pad_token_id
@@ -255,6 +269,7 @@ def _decode(model, tokenizer, ids, limits, active, generated, top, temperature, 
             generated[i].append(int(token_list[row]))
             if topk > 0:
                 top[i].append(tuple(zip(indices[row], values[row], strict=True)))
+            stopped[i] = bool(is_eos[row])
             if is_eos[row] or step >= limits[i]:
                 rows[row] = -1
         if all(i < 0 for i in rows):

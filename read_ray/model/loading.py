@@ -148,6 +148,25 @@ def apply_chat_template(tokenizer: PreTrainedTokenizerBase, user_text: str) -> s
     return rendered
 
 
+def prompt_token_ids(
+    tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], *, chat: bool = True
+) -> list[list[int]]:
+    """The token ids a model is conditioned on, one list per prompt: what every engine feeds the model,
+    counts and charges, and what training samples start with.
+
+    With ``chat`` and a chat template, each prompt is rendered once as one user turn and tokenised with
+    ``add_special_tokens=False``: the template already writes BOS and the other special tokens (a Llama-3
+    template starts with ``<|begin_of_text|>``; the tokenizer adding its own would give two). Without a
+    template (or with ``chat=False``) the text is tokenised as is, with the tokenizer's special tokens.
+    """
+    templated = chat and bool(getattr(tokenizer, "chat_template", None))
+    texts = [apply_chat_template(tokenizer, p) if templated else p for p in prompts]
+    if not texts:
+        return []
+    encoded = tokenizer(texts, add_special_tokens=not templated)["input_ids"]
+    return [[int(i) for i in ids] for ids in encoded]
+
+
 def _hub_offline() -> bool:
     return any(
         os.environ.get(var, "").strip().upper() in {"1", "ON", "YES", "TRUE"}

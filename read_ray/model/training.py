@@ -1,10 +1,12 @@
 """Student training data and losses (torch only; the Ray Train + DeepSpeed loop wraps these).
 
-A teacher completion becomes a `TrainingSample`: the chat-templated prompt's token ids, the completion's
-token ids (ending with eos when the teacher stopped) and, for `topk_kd`, the teacher's top-k
-log-probabilities at each completion token. Labels mask the prompt, so the student learns the response.
-Token accounting is exact: a sample costs len(prompt_ids) + len(completion_ids) training tokens (no
-padding), which is what the ledger charges.
+A teacher completion becomes a `TrainingSample`: the prompt's token ids exactly as the teacher engine
+consumed them, the completion's token ids exactly as it generated them (ending with eos only when the
+teacher stopped there: an answer cut at max_new_tokens is not taught to end) and, for `topk_kd`, the
+teacher's top-k log-probabilities at each completion token, one row per completion id. Nothing is
+re-tokenised from the teacher's text. Labels mask the prompt, so the student learns the response. Token
+accounting is exact: a sample costs len(prompt_ids) + len(completion_ids) training tokens (no padding),
+which is what the ledger charges.
 """
 
 from __future__ import annotations
@@ -27,12 +29,22 @@ class TrainingSample:
     topk_ids: tuple[tuple[int, ...], ...] | None = None        # per completion token, teacher top-k ids
     topk_logprobs: tuple[tuple[float, ...], ...] | None = None  # and their log-probabilities
 
+    def __post_init__(self):
+        for name in ("topk_ids", "topk_logprobs"):
+            rows = getattr(self, name)
+            if rows is not None and len(rows) != len(self.completion_ids):
+                raise ValueError(f"{name} has {len(rows)} rows for {len(self.completion_ids)} completion tokens: "
+                                 "teacher top-k rows and labels must align one to one")
+
     @property
     def num_tokens(self) -> int:
         return len(self.prompt_ids) + len(self.completion_ids)
 
     def truncated(self, max_seq_len: int) -> TrainingSample:
-        """Keep the whole completion where possible, dropping prompt tokens from the left."""
+        """At most `max_seq_len` tokens, keeping the whole answer: prompt tokens are dropped from the left (the
+        answer, its eos and its top-k rows stay whole, with the prompt tokens just before it as context). Only
+        a completion of `max_seq_len` tokens or more (config validation rules that out for teacher answers)
+        loses its end, keeping one prompt token to predict its first token from."""
         if self.num_tokens <= max_seq_len:
             return self
         completion = self.completion_ids[: max_seq_len - 1]
@@ -46,19 +58,30 @@ class TrainingSample:
         )
 
 
-def make_sample(tokenizer, prompt_text: str, completion_text: str, capability: str, *,
-                completion_ids: Sequence[int] | None = None, topk=None, add_eos: bool = True) -> TrainingSample:
-    """Tokenise a (chat-templated prompt, completion) pair. Pass `completion_ids` to reuse the teacher's ids."""
-    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-    if completion_ids is None:
-        completion_ids = tokenizer(completion_text, add_special_tokens=False)["input_ids"]
-        if add_eos and tokenizer.eos_token_id is not None:
+def make_sample(tokenizer, prompt: str | Sequence[int], completion: str | Sequence[int], capability: str, *,
+                stopped: bool = True, topk=None) -> TrainingSample:
+    """A training sample from a prompt and a completion, each given as token ids or as text.
+
+    Token ids (the teacher engine's own) are used as they are: the completion's ids already end with eos
+    exactly when the teacher stopped on it, so nothing is added, and `topk` (the engine's per-token
+    ``(id, logprob)`` rows) aligns with them one to one. Text (hand-written pairs, or an engine that reports
+    no ids) is tokenised with ``add_special_tokens=False`` (a prompt text must be chat-rendered already) and
+    the completion gets eos appended when `stopped` (the answer ended there; False for one cut at its
+    token limit).
+    """
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"] if isinstance(prompt, str) else prompt
+    if isinstance(completion, str):
+        completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+        if stopped and tokenizer.eos_token_id is not None:
             completion_ids = [*completion_ids, tokenizer.eos_token_id]
+    else:
+        completion_ids = completion
     topk_ids = topk_logprobs = None
     if topk is not None:
         topk_ids = tuple(tuple(int(t) for t, _ in row) for row in topk)
         topk_logprobs = tuple(tuple(float(lp) for _, lp in row) for row in topk)
-    return TrainingSample(capability, tuple(prompt_ids), tuple(completion_ids), topk_ids, topk_logprobs)
+    return TrainingSample(capability, tuple(int(i) for i in prompt_ids), tuple(int(i) for i in completion_ids),
+                          topk_ids, topk_logprobs)
 
 
 def fill_training_cap(sample_tokens: Sequence[int], cap_tokens: int, seed: int) -> list[int]:

@@ -179,8 +179,10 @@ def prepare(cfg: ReadConfig, run: RunDirectory, teacher, log):
         student0, _ = pool.evaluate(student_init, seed=cfg.run.seed)
         teacher0 = teacher_profile(cfg, pool, teacher_dir, suite)
         normaliser = fit_normaliser(student0, teacher0)
-        dev0 = task_utility(cfg, card, student_init, "dev")
+        dev_task_0 = task_report(cfg, card, student_init, "dev")      # a composite card: 0 by construction
+        dev0 = dev_task_0["utility"]
         atomic_write(norm_path, json.dumps({**normaliser.to_dict(), "dev_utility_0": dev0,
+                                            "dev_task_0": dev_task_0["subtasks"],
                                             "student0": student0.to_dict(), "teacher": teacher0.to_dict()}, indent=1))
     leakage = LeakageFilter([*probe_prompts(suite), *all_eval_prompts(card)])
     pools = pools_for_config(cfg)
@@ -214,6 +216,8 @@ def task_requirement(cfg: ReadConfig, card) -> np.ndarray:
     from read_ray.model.identifier import learned_requirement
 
     caps = cfg.capabilities.names
+    if cfg.task.requirement_source == "uniform":             # the "no requirement identification" ablation
+        return np.full(len(caps), 1.0 / len(caps))
     manual = dict(cfg.task.requirement) or dict(card.requirement) or None
     learned = (learned_requirement(cfg.task.identifier_path, card, caps)
                if cfg.task.requirement_source == "learned" else None)
@@ -281,8 +285,13 @@ def launch_generation(teacher, plan: RoundPlan, seed: int) -> PendingGeneration:
 
 
 def collect_generation(pending: PendingGeneration, tokenizer):
-    """Wait for the completions; exact token counts per capability, training samples, batch rows."""
-    from read_ray.model.loading import apply_chat_template
+    """Wait for the completions; exact token counts per capability, training samples, batch rows.
+
+    Samples are the teacher's own token ids, as the engine consumed and generated them (eos only where the
+    teacher stopped). Only an engine that reports no ids has its text tokenised with `tokenizer`; whether
+    it stopped is then its finish reason, or else whether it ended before its token limit.
+    """
+    from read_ray.model.loading import prompt_token_ids
     from read_ray.model.training import make_sample
 
     answers = [await_teacher(pending.teacher.generate, request, response)
@@ -290,36 +299,116 @@ def collect_generation(pending: PendingGeneration, tokenizer):
     counts = {c: 0 for c in pending.plan.prompts_per_capability}
     ptoks, ctoks = dict(counts), dict(counts)
     samples, rows = [], []
-    for prompt, (c, attempts) in zip(pending.kept, answers, strict=True):
+    for prompt, request, (c, attempts) in zip(pending.kept, pending.requests, answers, strict=True):
         cap = prompt.capability
         counts[cap] += 1
         ptoks[cap] += c["prompt_tokens"]
         ctoks[cap] += c["completion_tokens"]
         rows.append({"capability": cap, "source_id": prompt.source_id, "prompt": prompt.text, "completion": c["text"],
                      "prompt_tokens": c["prompt_tokens"], "completion_tokens": c["completion_tokens"],
-                     "attempts": attempts})
-        if c["text"] and c["completion_tokens"]:    # an empty completion is paid for but not trained on
-            samples.append(make_sample(tokenizer, apply_chat_template(tokenizer, prompt.text),
-                                       c["text"], cap, topk=c.get("topk_logprobs")))
+                     "finish_reason": c.get("finish_reason"), "attempts": attempts})
+        if not (c["text"] and c["completion_tokens"]):    # an empty completion is paid for but not trained on
+            continue
+        if c.get("completion_ids"):                        # the engine's ids, as they are
+            samples.append(make_sample(tokenizer, c["prompt_ids"], c["completion_ids"], cap,
+                                       topk=c.get("topk_logprobs")))
+        else:
+            stopped = c.get("finish_reason") == "stop" if c.get("finish_reason") else c["completion_tokens"] < request[1]
+            samples.append(make_sample(tokenizer, prompt_token_ids(tokenizer, [prompt.text])[0], c["text"], cap,
+                                       stopped=stopped, topk=c.get("topk_logprobs")))
     summary = GenerationSummary(counts, ptoks, ctoks, time.perf_counter() - pending.start_s)
     return summary, samples, rows
 
 
 def task_utility(cfg: ReadConfig, card, checkpoint_dir: str, split: str) -> float:
-    """Downstream utility of a checkpoint on a task split (Ray task on the probe resources)."""
+    """Downstream utility of a checkpoint on a task split (Ray tasks on the probe resources).
+
+    A single-task card: its raw value on the `task.utility` basis. A composite card (`subtasks`): the mean
+    over subtasks of the gap closed between the run's initial student (0) and the teacher (100) on the
+    same split (`core.task_utility`); `task_report` has the per-subtask values."""
+    return task_report(cfg, card, checkpoint_dir, split)["utility"]
+
+
+def task_report(cfg: ReadConfig, card, checkpoint_dir: str, split: str) -> dict:
+    """{"utility", "subtasks": {name: {metric, value (the accuracy-type metric; None when not computed),
+    gold_loglik, n[, initial, teacher, gap_closure]}}}. A composite card's anchors are raw values computed
+    once: the initial student's in the run directory (`task_anchors.json`), the teacher's beside the probe
+    references (keyed by teacher id, task, split, sizes, seed, basis and the split's items)."""
+    from read_ray.core.task_utility import gap_closures, mean_gap_closure
+    from read_ray.model.inventory import probe_references_dir, reference_id
+    from read_ray.model.loading import resolve_model_dir
+    from read_ray.model.probes import references_path
+
+    def raw(scores: dict) -> dict:            # the utility basis per (sub)task; a metric not computed is nan
+        basis = "gold_loglik" if cfg.task.utility == "gold_loglik" else "value"
+        return {k: float("nan") if s[basis] is None else s[basis] for k, s in scores.items()}
+
+    if not card.subtasks:
+        scores = task_scores(cfg, card, checkpoint_dir, split)
+        return {"utility": float(next(iter(raw(scores).values()))), "subtasks": scores}
+
+    def same(a: str, b: str) -> bool:
+        return Path(a).resolve() == Path(b).resolve()
+
+    key = anchor_key(cfg, card, split)
+    student0 = (str(run_root(cfg) / "student_init") if cfg.student.init == "prune"
+                else resolve_model_dir(cfg.student.model))
+    initial = cached_scores(run_root(cfg) / "task_anchors.json", key, lambda: task_scores(cfg, card, student0, split))
+    scores = initial if same(checkpoint_dir, student0) else task_scores(cfg, card, checkpoint_dir, split)
+    teacher_dir = resolve_model_dir(cfg.teacher.model)
+    teacher_folder = references_path({}, probe_references_dir(), teacher_id=reference_id(cfg)).parent
+    teacher = cached_scores(teacher_folder / f"task-{key}.json", key, lambda: scores if same(
+        checkpoint_dir, teacher_dir) else task_scores(cfg, card, teacher_dir, split))
+    values, lo, hi = raw(scores), raw(initial), raw(teacher)
+    closures = gap_closures(values, lo, hi)
+    return {"utility": mean_gap_closure(values, lo, hi),
+            "subtasks": {k: {**s, "initial": lo[k], "teacher": hi[k], "gap_closure": closures[k]}
+                         for k, s in scores.items()}}
+
+
+def task_scores(cfg: ReadConfig, card, checkpoint_dir: str, split: str) -> dict:
+    """Raw scores of a checkpoint per (sub)task on a split: one Ray task on the probe resources. A metric
+    that was not computed (`task.utility=gold_loglik`: no generation) is None, so the scores are plain JSON."""
     import ray
 
     @ray.remote(num_cpus=cfg.resources.probe_cpus_per_actor, num_gpus=cfg.resources.probe_gpus_per_actor)
     def _evaluate(checkpoint: str) -> dict:
         from read_ray.model.loading import load_causal_lm, load_tokenizer
-        from read_ray.model.tasks import evaluate_task
+        from read_ray.model.tasks import evaluate_subtasks
 
         model, tokenizer = load_causal_lm(checkpoint, num_threads=cfg.teacher.num_threads), load_tokenizer(checkpoint)
-        return asdict(evaluate_task(model, tokenizer, card, split, limit=cfg.task.eval_limit or None,
-                                    with_metric=cfg.task.utility == "metric"))
+        scores = evaluate_subtasks(model, tokenizer, card, split, limit=cfg.task.eval_limit or None,
+                                   with_metric=cfg.task.utility == "metric")
+        return {k: {**asdict(s), "value": None if s.value != s.value else s.value} for k, s in scores.items()}
 
-    score = ray.get(_evaluate.remote(checkpoint_dir), timeout=7200)
-    return float(score["gold_loglik"] if cfg.task.utility == "gold_loglik" else score["value"])
+    return ray.get(_evaluate.remote(checkpoint_dir), timeout=7200)
+
+
+def run_root(cfg: ReadConfig) -> Path:
+    return (Path(cfg.run.runs_dir) / cfg.run.name).resolve()
+
+
+def anchor_key(cfg: ReadConfig, card, split: str) -> str:
+    """Names one evaluation: task, split, sizes, seed, limit, basis, and a hash of the split's item ids."""
+    import hashlib
+
+    items = hashlib.sha256("\n".join(i.item_id for i in getattr(card, split)).encode()).hexdigest()[:12]
+    t = cfg.task
+    return f"{card.name}-{split}-d{t.dev_size}-t{t.test_size}-s{cfg.run.seed}-l{t.eval_limit}-{t.utility}-{items}"
+
+
+def cached_scores(path: Path, key: str, compute) -> dict:
+    """`compute()` once per key, kept in the JSON file at `path` (written atomically, unique temp names)."""
+    from read_ray.model.probes import write_text_atomic
+
+    try:
+        cached = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cached = {}
+    if key not in cached:
+        cached[key] = compute()
+        write_text_atomic(path, json.dumps(cached, indent=1))
+    return cached[key]
 
 
 def dev_checkpoint(cfg: ReadConfig, setup: Setup, state: RoundState, learner, checkpoint_dir: str) -> float | None:

@@ -7,6 +7,8 @@ real bundled teacher for a few short greedy answers (eos handling on a model tha
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -17,6 +19,7 @@ from read_ray.model.loading import (
     build_tiny_model,
     load_causal_lm,
     load_tokenizer,
+    prompt_token_ids,
 )
 
 torch.set_num_threads(2)
@@ -43,8 +46,11 @@ def tiny(teacher_dir, tmp_path_factory):
 
 
 def token_ids(completion: Completion) -> list[int]:
-    """Generated ids of a greedy completion asked with topk >= 1 (the argmax is the top-1 entry)."""
-    return [step[0][0] for step in completion.topk_logprobs]
+    """Generated ids of a greedy completion asked with topk >= 1 (the argmax is the top-1 entry); they are
+    the completion's own ids."""
+    ids = [step[0][0] for step in completion.topk_logprobs]
+    assert list(completion.completion_ids) == ids and completion.completion_tokens == len(ids)
+    return ids
 
 
 def test_prompt_token_counts_are_exact(tiny):
@@ -99,16 +105,48 @@ def test_per_prompt_max_new_tokens(tiny):
     full = generate_batch(model, tok, PROMPTS, max_new_tokens=12, topk=1)
     for limit, short, long in zip(limits, out, full, strict=True):
         assert short.completion_tokens <= limit
+        ended = bool(short.completion_ids) and short.completion_ids[-1] == tok.eos_token_id
+        assert short.finish_reason == ("stop" if ended else "length")
         assert token_ids(short) == token_ids(long)[:limit]
         assert len(short.topk_logprobs) == short.completion_tokens
     assert out[2] == Completion(
-        text="", prompt_tokens=out[2].prompt_tokens, completion_tokens=0, topk_logprobs=()
+        text="", prompt_tokens=out[2].prompt_tokens, completion_tokens=0, topk_logprobs=(),
+        prompt_ids=out[2].prompt_ids, completion_ids=(), finish_reason="length",
     )
     with pytest.raises(ValueError):
         generate_batch(model, tok, PROMPTS, max_new_tokens=[1, 2])
     with pytest.raises(ValueError):
         generate_batch(model, tok, PROMPTS[:1], max_new_tokens=-1)
     assert generate_batch(model, tok, [], max_new_tokens=4) == []
+
+
+def test_prompt_ids_are_what_the_model_consumed_with_one_bos(tiny):
+    """A tokenizer that adds BOS itself and a template that writes one too (Llama-3's case): the engine feeds
+    the template's ids without a second BOS, reports exactly the ids its forward pass consumed, and counts
+    (charges) exactly those."""
+    model, tok = tiny
+    tok = copy.deepcopy(tok)
+    tok.add_bos_token = True
+    tok.chat_template = "{{ bos_token }}" + tok.chat_template
+    rendered = apply_chat_template(tok, PROMPTS[1])
+    assert rendered.startswith(tok.bos_token)
+    templated = tok(rendered, add_special_tokens=False)["input_ids"]
+    assert tok(rendered)["input_ids"] == [tok.bos_token_id, *templated]    # tokenising it plainly doubles BOS
+    assert prompt_token_ids(tok, [PROMPTS[1]]) == [templated]
+
+    seen = []
+    hook = model.register_forward_pre_hook(lambda _m, _a, kw: seen.append(kw), with_kwargs=True)
+    try:
+        out = generate_batch(model, tok, PROMPTS[:3], max_new_tokens=2)
+    finally:
+        hook.remove()
+    prefill = seen[0]
+    assert out[1].prompt_ids == tuple(templated)
+    for row, completion in enumerate(out):
+        consumed = prefill["input_ids"][row][prefill["attention_mask"][row].bool()].tolist()
+        assert list(completion.prompt_ids) == consumed
+        assert completion.prompt_tokens == len(consumed)
+        assert completion.completion_tokens == len(completion.completion_ids) == 2
 
 
 def test_seeded_sampling_is_reproducible_and_leaves_the_global_rng_alone(tiny):
@@ -190,5 +228,6 @@ def test_teacher_stops_at_eos_and_is_batch_invariant(teacher_dir):
         ids = token_ids(answer)
         assert answer.completion_tokens == len(ids) < 12
         assert ids[-1] == tok.eos_token_id and tok.eos_token_id not in ids[:-1]
+        assert answer.finish_reason == "stop"
         assert answer.text == tok.decode(ids, skip_special_tokens=True) and "<|im_end|>" not in answer.text
     assert "5" in together[0].text and "12" in together[1].text

@@ -30,6 +30,11 @@ def tokenizer(teacher_dir):
 
 
 @pytest.fixture(scope="module")
+def teacher(teacher_dir):
+    return load_causal_lm(teacher_dir, num_threads=2)
+
+
+@pytest.fixture(scope="module")
 def tiny(teacher_dir, tmp_path_factory):
     return load_causal_lm(build_tiny_model(tmp_path_factory.mktemp("tiny") / "m", tokenizer_source=teacher_dir))
 
@@ -48,6 +53,53 @@ def test_truncation_keeps_the_completion():
     s = TrainingSample("code", tuple(range(100)), tuple(range(1000, 1020)))
     t = s.truncated(50)
     assert t.num_tokens == 50 and t.completion_ids == s.completion_ids and t.prompt_ids == tuple(range(70, 100))
+    # the answer keeps its eos and its teacher top-k rows; only the prompt's start goes
+    rows = tuple((i, i + 1) for i in range(20))
+    kd = TrainingSample("code", tuple(range(100)), (*range(1000, 1019), 2), rows, tuple((-0.1, -2.0) for _ in rows))
+    t = kd.truncated(21)
+    assert t.completion_ids[-1] == 2 and t.completion_ids == kd.completion_ids and t.prompt_ids == (99,)
+    assert t.topk_ids == rows and len(t.topk_logprobs) == 20
+    assert kd.truncated(120) is kd
+    cut = kd.truncated(11)          # an answer longer than the window (validation rules it out) keeps its start
+    assert cut.prompt_ids == (99,) and cut.completion_ids == tuple(range(1000, 1010)) and cut.topk_ids == rows[:10]
+    with pytest.raises(ValueError, match="rows and labels must align"):
+        TrainingSample("code", (1,), (5, 6), ((1,),), ((-0.5,),))
+
+
+def test_text_samples_get_eos_only_where_the_answer_stopped(tokenizer):
+    stopped = make_sample(tokenizer, "Q", "An answer", "math")
+    cut = make_sample(tokenizer, "Q", "An answer", "math", stopped=False)
+    assert stopped.completion_ids == (*cut.completion_ids, tokenizer.eos_token_id)
+    assert make_sample(tokenizer, [7, 8], [9, 10], "math").completion_ids == (9, 10)     # ids: as they are
+
+
+def test_teacher_ids_train_both_losses_on_finished_and_truncated_answers(teacher, tokenizer):
+    """The bundled teacher's own ids become samples as they are: a finished answer ends with its eos, one cut
+    at max_new_tokens does not, and `topk_kd` rows align with labels in both (the teacher as its own student:
+    the KL term is exactly -log of the teacher's top-k mass at each answer token)."""
+    prompts = ["What is 2+3?", "Write a long story about a dragon who learns to bake bread."]
+    finished, truncated = generate_batch(teacher, tokenizer, prompts, max_new_tokens=[16, 5], topk=4)
+    assert (finished.finish_reason, truncated.finish_reason) == ("stop", "length")
+    samples = [make_sample(tokenizer, c.prompt_ids, c.completion_ids, "math", topk=c.topk_logprobs)
+               for c in (finished, truncated)]
+    assert samples[0].completion_ids[-1] == tokenizer.eos_token_id
+    assert len(samples[1].completion_ids) == 5 and tokenizer.eos_token_id not in samples[1].completion_ids
+    assert [s.prompt_ids for s in samples] == [c.prompt_ids for c in (finished, truncated)]
+    assert [s.num_tokens for s in samples] == [c.prompt_tokens + c.completion_tokens for c in (finished, truncated)]
+    for sample, completion in zip(samples, (finished, truncated), strict=True):
+        batch = collate([sample], pad_id=tokenizer.pad_token_id, topk=4)
+        with torch.no_grad():
+            logits = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        ce, n = sft_loss(logits, batch["labels"])
+        kd, n_kd = topk_kd_loss(logits, batch["labels"], batch["topk_ids"], batch["topk_logprobs"], kd_weight=1.0)
+        assert n == n_kd == completion.completion_tokens and torch.isfinite(ce)
+        mass = [-float(torch.logsumexp(torch.tensor([lp for _, lp in row]), 0)) for row in completion.topk_logprobs]
+        assert float(kd) == pytest.approx(np.mean(mass), rel=1e-3, abs=1e-4)
+    both = collate(samples, pad_id=tokenizer.pad_token_id, topk=4)      # one batch, one right-padded row
+    with torch.no_grad():
+        logits = teacher(input_ids=both["input_ids"], attention_mask=both["attention_mask"]).logits
+    loss, n = topk_kd_loss(logits, both["labels"], both["topk_ids"], both["topk_logprobs"], kd_weight=0.5)
+    assert n == sum(len(s.completion_ids) for s in samples) and torch.isfinite(loss)
 
 
 def test_fill_training_cap_never_exceeds_and_cycles():
@@ -85,15 +137,12 @@ def test_topk_kd_is_zero_when_student_equals_teacher_topk(tokenizer):
     assert float(other) > 0.01
 
 
-def test_pruned_student_learns_teacher_answers(teacher_dir, tokenizer, tmp_path):
+def test_pruned_student_learns_teacher_answers(teacher, teacher_dir, tokenizer, tmp_path):
     """The pruned student's loss on teacher answers falls within a few steps (real teacher, real student)."""
     torch.manual_seed(0)
-    teacher = load_causal_lm(teacher_dir, num_threads=2)
     prompts = ["Name a primary colour.", "What is 3 + 4?", "Say hello in French.", "Name a planet."]
     completions = generate_batch(teacher, tokenizer, prompts, max_new_tokens=16)
-    from read_ray.model.loading import apply_chat_template
-    samples = [make_sample(tokenizer, apply_chat_template(tokenizer, p), c.text, "general_knowledge")
-               for p, c in zip(prompts, completions, strict=True)]
+    samples = [make_sample(tokenizer, c.prompt_ids, c.completion_ids, "general_knowledge") for c in completions]
     student = load_causal_lm(build_pruned_student(teacher_dir, DEFAULT_KEEP_LAYERS, tmp_path / "s"), num_threads=2)
     student.train()
     batch = collate(samples, pad_id=tokenizer.pad_token_id)
