@@ -660,7 +660,7 @@ def validate(cfg: ReadConfig) -> ReadConfig:
     names = cfg.capabilities.names
     _check(p, _is_one_path_component(cfg.run.name),
            f"run.name: give a non-empty name without '/' (one folder under run.runs_dir: not '.' or '..', no "
-           f"'\\\\' or NUL), got {cfg.run.name!r}")
+           f"'\\' or NUL), got {cfg.run.name!r}")
     _check(p, 0 <= cfg.run.seed <= MAX_SEED,
            f"run.seed: must be in [0, 2**32 - 1] (numpy, torch and the teacher's decoding seeds derive from it), "
            f"got {cfg.run.seed}")

@@ -145,7 +145,7 @@ CASES = [
                                                      "got '..'"]),
     ("run_name_dot", lambda t: ["run.name=."], ["run.name: give a non-empty name", "got '.'"]),
     ("run_name_empty", lambda t: ["run.name="], ["run.name: give a non-empty name", "got ''"]),
-    ("run_name_backslash", lambda t: ["run.name=a\\b"], ["run.name: give a non-empty name", "no '\\\\' or NUL"]),
+    ("run_name_backslash", lambda t: ["run.name=a\\b"], ["run.name: give a non-empty name", "no '\\' or NUL"]),
     # GPU plans no cluster can run (issue 17.8)
     ("vllm_without_gpus", lambda t: ["teacher.engine=vllm"],
      ["teacher.engine=vllm runs on GPUs only, but resources.teacher_gpus_per_replica is 0"]),
