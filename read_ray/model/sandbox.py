@@ -2,48 +2,72 @@
 
 ``run_python(source)`` runs ``source`` in a fresh isolated interpreter (``python -I -S -B``, the base
 interpreter behind ``sys.executable``, so no site-packages) and returns a ``SandboxResult``; it never
-raises for anything the program does. ``check_program(program, tests)`` is the pass@1 helper.
+raises for anything the program does (exits, signals, stops, ``ptrace``, odd exit codes: each is a
+result). ``check_program(program, tests)`` is the pass@1 helper: it passes only if the tests ran to
+their end (see "pass@1 harness" below).
 
 How the program is contained (Linux). The parent starts a small bootstrap (this file run as a script,
 stdlib only, single-threaded, so no ``preexec_fn`` runs in a possibly multi-threaded Ray worker) in a new
 session. The bootstrap sets up the layers below and then ``execve``s the program. It writes what it
 managed to apply to a report pipe; ``SandboxResult.isolation`` lists it.
 
-* Time: ``RLIMIT_CPU`` (SIGXCPU, then SIGKILL one second later) and a wall clock in the parent that
+* Time: ``RLIMIT_CPU`` (``cpu_time_s`` of CPU time: SIGXCPU, then SIGKILL one second later) is the limit
+  that decides; the wall clock (``wall_time_s``) is only a generous backstop for programs that sleep or
+  block, so a correct program is not killed because the machine is busy. At the wall limit the parent
   SIGKILLs the whole process group; the pid namespace below kills anything that escaped the group.
 * Memory: ``RLIMIT_AS`` (an allocation past the limit raises ``MemoryError``: status ``"memory"``).
 * Processes (fork bombs): ``RLIMIT_NPROC``. The kernel ignores it for root, so as root the program runs
   under a fresh, otherwise unused uid/gid (random, in ``[0x70000000, 0x7fff0000)``), never ``nobody``:
   a fresh uid starts at a process count of zero, owns no file, and cannot signal other sandboxes.
-* Filesystem: three layers. (1) the fresh uid has no capabilities and owns nothing, so ordinary
-  permissions refuse writes to root-owned directories; (2) in a private mount namespace every mount is
-  re-mounted read-only (``MS_REMOUNT | MS_BIND``, which changes only this namespace's view, never the
-  filesystem itself), so nothing outside the sandbox is writable whatever its mode; (3) the only writable
-  places are fresh size-limited tmpfs mounts: the working directory, ``/tmp``, ``/var/tmp``, ``/dev/shm``
-  and ``/run/lock``, which vanish with the namespace. ``/root`` and ``/home`` are hidden behind empty
-  tmpfs mounts (with the interpreter's own prefix bound back in when it lives there, e.g. pyenv under
-  ``/root``), so dotfiles such as ``~/.netrc`` or an HF token cannot be read. ``RLIMIT_FSIZE`` bounds every
-  file. ``PR_SET_NO_NEW_PRIVS`` stops setuid binaries from giving privileges back. Dropping the uid alone
-  does not work with pyenv-style interpreters under ``/root`` (mode 0700): the unprivileged child cannot
-  load its own stdlib; the mount namespace fixes that by binding the prefix back, read-only.
-* Network: a new, empty network namespace (its loopback is down), so even 127.0.0.1 is unreachable.
+* Filesystem (``mntns``): in a private mount namespace the program gets a new root, a small tmpfs that
+  holds only the interpreter's own directories and the system's ``/usr`` and library directories
+  (bound read-only), the dynamic loader's files from ``/etc``, the device nodes ``null zero full random
+  urandom``, its own ``/proc`` (pid namespace), and fresh size-limited tmpfs mounts as the only writable
+  places: its working directory (under the same path as outside), ``/tmp``, ``/var/tmp`` and
+  ``/dev/shm``, which vanish with the namespace. The rest of the host (the project checkout, ``/home``,
+  ``/root``, ``/etc``, ``/run``, ``/var``, other users' files, sockets in the filesystem) does not exist
+  for it. The bootstrap enters the new root with ``pivot_root`` (``chroot`` where that fails) and detaches
+  the old one. ``RLIMIT_FSIZE`` bounds every file. ``PR_SET_NO_NEW_PRIVS`` stops setuid binaries from
+  giving privileges back.
+* Network: a new, empty network namespace (its loopback is down), so even 127.0.0.1 and abstract Unix
+  sockets of the host are unreachable.
+* System calls (``seccomp``): a seccomp filter (classic BPF, installed with ``prctl`` through ``ctypes``,
+  x86_64 and aarch64) makes ``socket()``, ``unshare``, ``setns``, ``clone`` with any ``CLONE_NEW*`` flag,
+  ``mount``, ``umount2``, ``pivot_root``, ``chroot``, ``bpf``, ``perf_event_open``, ``userfaultfd``, the
+  key-ring calls and ``io_uring_setup`` fail with ``EPERM``, and ``clone3`` (whose flags a filter cannot
+  read) with ``ENOSYS``, so the C library falls back to ``clone``. The program can therefore create no
+  namespace and no socket (``socketpair``, which reaches nothing, stays allowed: asyncio needs it); any
+  other system-call ABI (e.g. 32-bit ``int 0x80`` on x86_64) kills it.
 * Environment: only ``PATH``, ``LANG``, ``HOME`` and ``TMPDIR`` (both the working directory); nothing from
   ``os.environ`` is passed on. In the new pid namespace (with its own ``/proc``) the parent's processes,
   and so their ``/proc/<pid>/environ``, are not visible either.
+* Stops: the pid-1 helper reaps with ``WUNTRACED``; a program that stops (``SIGSTOP``, or any signal
+  after ``ptrace(PTRACE_TRACEME)``) is killed and reported as ``"killed"``.
 * Output: stdout/stderr are read through pipes and truncated to ``max_output_bytes`` (the rest is
   drained and dropped, so a chatty program cannot block or fill memory).
+
+pass@1 harness (``check_program``). Program and tests are compiled as one module and ``exec``-ed by a
+small harness with ``__name__ == "__candidate__"``, so an ``if __name__ == "__main__":`` block is not run.
+The harness reads a fresh random token from stdin (then replaces stdin with ``/dev/null``), sends the
+program's own stdout to stderr, and writes the token to its private copy of stdout only after the last
+statement of the tests returned. The run passes iff it exits 0 and stdout is exactly the token, so
+``sys.exit(0)``, ``raise SystemExit``, ``os._exit(0)``, a ``__main__`` block, a crash or a kill before
+the end all fail. Not covered: a program that deliberately reads the token out of the harness's memory
+(introspection of the calling frame) could forge a pass; this guards against code that exits or crashes
+early, not against code written to attack the harness.
 
 Degraded modes. Namespaces need root with ``CAP_SYS_ADMIN`` (or unprivileged user namespaces); the uid
 change needs root. Without root the bootstrap tries an unprivileged user namespace (same network, mount
 and pid isolation; the program keeps the caller's uid, without capabilities, and ``RLIMIT_NPROC`` is set
 to the caller's current process count plus ``max_processes``, i.e. only approximately). As root without
 namespaces (e.g. a container without ``CAP_SYS_ADMIN``) the fresh uid still gives process and write
-containment, but not network isolation, and ``/tmp`` stays writable; leftover processes are killed by
-uid. With neither, only the limits, the session kill and the clean environment apply. Each missing layer
-is logged once (warning) with its reason; ``SandboxLimits(require_isolation=True)`` turns a missing layer
-into ``SandboxError``, raised before the program runs. ``sandbox_support()`` reports what this machine gives.
+containment, but not network isolation or a private root, and ``/tmp`` stays writable; leftover processes
+are killed by uid. With neither, only the limits, the seccomp filter, the session kill and the clean
+environment apply. Each missing layer is logged once (warning) with its reason;
+``SandboxLimits(require_isolation=True)`` turns a missing layer into ``SandboxError``, raised before the
+program runs. ``sandbox_support()`` reports what this machine gives.
 
-Stdlib only (``ctypes`` for ``unshare``/``mount``/``prctl``).
+Stdlib only (``ctypes`` for ``unshare``/``mount``/``pivot_root``/``prctl``).
 """
 
 from __future__ import annotations
@@ -54,6 +78,7 @@ import logging
 import os
 import re
 import resource
+import secrets
 import selectors
 import shutil
 import signal
@@ -76,15 +101,19 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FULL_ISOLATION = frozenset({"netns", "mntns", "pidns", "nproc"})
-"""Layers ``require_isolation`` insists on: no network, read-only filesystem, pid namespace, process cap."""
+FULL_ISOLATION = frozenset({"netns", "mntns", "pidns", "nproc", "seccomp"})
+"""Layers ``require_isolation`` insists on: no network, private read-only root, pid namespace, process cap,
+system-call filter."""
 
 STATUSES = ("ok", "error", "timeout", "memory", "killed")
 
 _UID_LOW, _UID_HIGH = 0x70000000, 0x7FFF0000
 _ENV_PATH = "/usr/local/bin:/usr/bin:/bin"
-_HIDE_DIRS = ("/root", "/home")
-_SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+"""Bound read-only into the private root (the interpreter's shared libraries live there)."""
+_ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime")
+_DEV_NODES = ("null", "zero", "full", "random", "urandom")
+_SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 _SETUP_FAILED = 125
 _REPORT_CAP = 1 << 16
 _GRACE_S = 2.0
@@ -100,8 +129,10 @@ class SandboxError(RuntimeError):
 class SandboxLimits:
     """Resource limits for one sandboxed run."""
 
-    wall_time_s: float = 10.0
-    cpu_time_s: int = 5
+    wall_time_s: float = 40.0
+    """Backstop only (programs that sleep or block); keep it well above ``cpu_time_s`` so load never decides."""
+    cpu_time_s: int = 10
+    """``RLIMIT_CPU`` of the program's process (and of each process it forks): the limit that decides."""
     memory_bytes: int = 512 * 2**20
     max_processes: int = 16
     max_output_bytes: int = 1 << 20
@@ -132,7 +163,7 @@ DEFAULT_LIMITS = SandboxLimits()
 
 @dataclass(frozen=True)
 class SandboxResult:
-    """Outcome of one run. ``status``: ok | error (nonzero exit) | timeout | memory | killed (signal)."""
+    """Outcome of one run. ``status``: ok | error (nonzero exit) | timeout | memory | killed (signal, stop)."""
 
     status: str
     returncode: int | None
@@ -140,7 +171,7 @@ class SandboxResult:
     stderr: str
     wall_s: float
     isolation: frozenset[str] = field(default_factory=frozenset)
-    """Layers actually applied, e.g. ``{"uid", "netns", "mntns", "pidns", "ipcns", "nproc"}``."""
+    """Layers actually applied, e.g. ``{"uid", "netns", "mntns", "pidns", "ipcns", "nproc", "seccomp"}``."""
 
     @property
     def ok(self) -> bool:
@@ -151,7 +182,6 @@ def run_python(source: str, *, stdin: str = "", limits: SandboxLimits = DEFAULT_
     """Run ``source`` as a Python program in the sandbox; see the module docstring for the guarantees."""
     exe = _interpreter()
     root = os.geteuid() == 0
-    hidden = _untraversable_ancestors(exe) if root else []
     box = tempfile.mkdtemp(prefix="read_ray_sbx_")
     script, work = os.path.join(box, "main.py"), os.path.join(box, "work")
     proc: subprocess.Popen[bytes] | None = None
@@ -159,13 +189,15 @@ def run_python(source: str, *, stdin: str = "", limits: SandboxLimits = DEFAULT_
     t0 = time.monotonic()
     try:
         os.chmod(box, 0o755)
-        with open(script, "w", encoding="utf-8") as f:
+        with open(script, "w", encoding="utf-8", errors="surrogatepass") as f:
             f.write(source)
         os.chmod(script, 0o644)
         os.mkdir(work, 0o700)
         stdin_path = os.path.join(box, "stdin")
-        with open(stdin_path, "w", encoding="utf-8") as f:
-            f.write(stdin)
+        with open(
+            os.open(stdin_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8"
+        ) as f:
+            f.write(stdin)  # mode 0600: a fresh uid cannot reopen it by name
         uid = gid = None
         if root:
             uid = gid = _UID_LOW + int.from_bytes(os.urandom(4), "little") % (_UID_HIGH - _UID_LOW)
@@ -187,10 +219,10 @@ def run_python(source: str, *, stdin: str = "", limits: SandboxLimits = DEFAULT_
                 "disk": limits.disk_bytes,
             },
             "namespaces": not _FORCE_NO_NAMESPACES,
-            "hide": list(_HIDE_DIRS) + hidden,
-            # without a mount namespace the fresh uid cannot reach an interpreter under e.g. /root
-            "exe_for_uid": exe if not hidden else _public_interpreter(),
+            # without a private root the fresh uid cannot reach an interpreter under e.g. /root (mode 0700)
+            "exe_for_uid": exe if not (root and _untraversable_ancestors(exe)) else _public_interpreter(),
             "keep": _interpreter_dirs(exe),
+            "system": list(_SYSTEM_DIRS),
             "scratch": list(_SCRATCH_DIRS),
             "require": sorted(FULL_ISOLATION) if limits.require_isolation else [],
         }
@@ -213,7 +245,7 @@ def run_python(source: str, *, stdin: str = "", limits: SandboxLimits = DEFAULT_
     finally:
         if proc is not None:
             _kill_group(proc)
-            proc.wait()
+            _reap(proc)
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
                     stream.close()
@@ -224,18 +256,20 @@ def run_python(source: str, *, stdin: str = "", limits: SandboxLimits = DEFAULT_
 
     events = _parse_report(rep)
     setup = next((e for e in events if "setup" in e), {})
-    applied = frozenset(setup.get("setup", ()))
+    started = next((e for e in events if "exec" in e), {})
+    applied = frozenset(setup.get("setup", ())) | frozenset(started.get("layers", ()))
     if uid is not None and "pidns" not in applied:
         _kill_uid(exe, uid)  # no pid namespace: kill whatever escaped the process group
-    _note_missing(applied, setup.get("notes", []))
+    _note_missing(applied, [*setup.get("notes", ()), *started.get("notes", ())])
     errors = [e["error"] for e in events if "error" in e]
-    if errors or (not timed_out and not any("exec" in e for e in events)):
+    if errors or (not timed_out and not started):
         detail = errors[0] if errors else err.decode("utf-8", "replace")[-2000:]
         raise SandboxError(f"sandbox setup failed: {detail}")
 
-    status_events = [e["status"] for e in events if "status" in e]
+    status_events = [e["status"] for e in events if isinstance(e.get("status"), int)]
+    returncode: int | None
     if status_events:
-        returncode: int | None = os.waitstatus_to_exitcode(status_events[-1])
+        returncode = _exit_code(status_events[-1])
     elif "pidns" in applied or timed_out:
         returncode = None  # the pid-1 helper died before the program did: it was killed from outside
     else:
@@ -250,9 +284,51 @@ def run_python(source: str, *, stdin: str = "", limits: SandboxLimits = DEFAULT_
     )
 
 
+_HARNESS = """\
+import os, sys
+
+
+def _run_to_the_end(source):
+    token = os.read(0, 256)
+    try:
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+    except OSError:
+        os.close(0)
+    out = os.dup(1)  # private: only the token goes here
+    os.dup2(2, 1)  # the program's own stdout goes to stderr
+    write, leave = os.write, os._exit
+    try:
+        exec(compile(source, "<candidate>", "exec"), {"__name__": "__candidate__", "__builtins__": __builtins__})
+    except BaseException:  # SystemExit included: exiting is not passing
+        import traceback
+
+        traceback.print_exc()
+        leave(1)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    write(out, token)
+    leave(0)
+
+
+_run_to_the_end(%r)
+"""
+
+
 def check_program(program: str, test_code: str, *, limits: SandboxLimits = DEFAULT_LIMITS) -> bool:
-    """pass@1 helper: True iff ``program`` followed by ``test_code`` runs to a zero exit."""
-    return run_python(program + "\n" + test_code, limits=limits).status == "ok"
+    """pass@1 helper: True iff ``program`` followed by ``test_code`` ran to the last statement of the tests.
+
+    Exits of any kind (``sys.exit(0)``, ``SystemExit``, ``os._exit(0)``), a ``__main__`` block (not run:
+    ``__name__`` is ``"__candidate__"``), an exception, a signal or a limit before the end are failures;
+    see "pass@1 harness" in the module docstring.
+    """
+    token = secrets.token_hex(16)
+    res = run_python(_HARNESS % (program + "\n" + test_code), stdin=token, limits=limits)
+    return res.status == "ok" and res.stdout == token
 
 
 @functools.lru_cache(maxsize=1)
@@ -368,8 +444,41 @@ def _collect(
 
 
 def _exited(proc: subprocess.Popen[bytes]) -> bool:
-    """Whether the bootstrap has exited, without reaping it (its pid stays ours for ``killpg``)."""
-    return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    """Whether the bootstrap has exited, without reaping it (its pid stays ours for ``killpg``).
+
+    Without a pid namespace the program itself is our child: if it stopped (``SIGSTOP``, or a signal after
+    ``ptrace(PTRACE_TRACEME)``, which makes us its tracer) it can make no progress, so it is killed.
+    """
+    info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WSTOPPED | os.WNOHANG | os.WNOWAIT)
+    if info is None:
+        return False
+    if info.si_code in (os.CLD_STOPPED, os.CLD_TRAPPED):
+        _kill_group(proc)
+        os.waitid(os.P_PID, proc.pid, os.WSTOPPED | os.WNOHANG)  # consume the stop report
+        return False
+    return True
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    """Reap the (killed) bootstrap, skipping stop reports (``Popen.wait`` would take a stop for the exit)."""
+    while proc.returncode is None:
+        try:
+            pid, status = os.waitpid(proc.pid, 0)
+        except ChildProcessError:  # pragma: no cover - reaped elsewhere
+            proc.returncode = -signal.SIGKILL
+            return
+        if pid == proc.pid and not os.WIFSTOPPED(status):
+            proc.returncode = _exit_code(status)
+            return
+        _kill_group(proc)
+
+
+def _exit_code(status: int) -> int | None:
+    """``os.waitstatus_to_exitcode`` that gives None (not ``ValueError``) for a stop or an odd status."""
+    try:
+        return os.waitstatus_to_exitcode(status)
+    except ValueError:
+        return None
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -449,9 +558,11 @@ def _classify(timed_out: bool, returncode: int | None, stderr: bytes) -> str:
 
 _CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
 _CLONE_NEWPID, _CLONE_NEWNET = 0x20000000, 0x40000000
+_CLONE_NEW_ANY = 0x7E020000  # NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_REMOUNT, _MS_NOATIME, _MS_NODIRATIME, _MS_BIND, _MS_REC = 32, 1024, 2048, 4096, 16384
 _MS_PRIVATE, _MS_RELATIME, _MS_STRICTATIME = 1 << 18, 1 << 21, 1 << 24
+_MNT_DETACH = 2
 _MOUNT_OPT_FLAGS = {
     "nosuid": _MS_NOSUID,
     "nodev": _MS_NODEV,
@@ -461,7 +572,59 @@ _MOUNT_OPT_FLAGS = {
     "relatime": _MS_RELATIME,
     "strictatime": _MS_STRICTATIME,
 }
-_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
+_PR_SET_PDEATHSIG, _PR_SET_SECCOMP, _PR_SET_NO_NEW_PRIVS = 1, 22, 38
+_SECCOMP_MODE_FILTER = 2
+_EPERM, _ENOSYS = 1, 38
+
+# Per machine: (AUDIT_ARCH, pivot_root, clone, clone3, denied system calls by name).
+_SYSCALLS = {
+    "x86_64": (
+        0xC000003E,
+        {
+            "socket": 41, "clone": 56, "clone3": 435, "unshare": 272, "setns": 308,
+            "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "bpf": 321,
+            "perf_event_open": 298, "userfaultfd": 323, "keyctl": 250, "add_key": 248, "request_key": 249,
+            "io_uring_setup": 425,
+        },
+    ),
+    "aarch64": (
+        0xC00000B7,
+        {
+            "socket": 198, "clone": 220, "clone3": 435, "unshare": 97, "setns": 268,
+            "mount": 40, "umount2": 39, "pivot_root": 41, "chroot": 51, "bpf": 280,
+            "perf_event_open": 241, "userfaultfd": 282, "keyctl": 219, "add_key": 217, "request_key": 218,
+            "io_uring_setup": 425,
+        },
+    ),
+}  # fmt: skip
+_DENIED = (
+    "socket", "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "bpf", "perf_event_open",
+    "userfaultfd", "keyctl", "add_key", "request_key", "io_uring_setup",
+)  # fmt: skip
+
+
+def _seccomp_program(machine: str) -> list[tuple[int, int, int, int]]:
+    """The seccomp filter as classic BPF instructions ``(code, jt, jf, k)`` (see the module docstring)."""
+    if machine not in _SYSCALLS:
+        raise ValueError(f"no seccomp filter for machine {machine!r} (only {', '.join(_SYSCALLS)})")
+    arch, nr = _SYSCALLS[machine]
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF_LD|W|ABS, JMP|JEQ|K, JGE, JSET, RET|K
+    allow, kill, errno = 0x7FFF0000, 0x80000000, 0x00050000
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, kill), (ld, 0, 0, 0)]
+    if machine == "x86_64":  # the x32 ABI: same arch, syscall numbers with bit 30 set
+        prog += [(jge, 0, 1, 0x40000000), (ret, 0, 0, errno | _EPERM)]
+    for name in _DENIED:
+        prog += [(jeq, 0, 1, nr[name]), (ret, 0, 0, errno | _EPERM)]
+    prog += [(jeq, 0, 1, nr["clone3"]), (ret, 0, 0, errno | _ENOSYS)]
+    # clone: refuse any CLONE_NEW* flag (arg 0, low 32 bits at offset 16 of struct seccomp_data)
+    prog += [
+        (jeq, 0, 3, nr["clone"]),
+        (ld, 0, 0, 16),
+        (jset, 0, 1, _CLONE_NEW_ANY),
+        (ret, 0, 0, errno | _EPERM),
+    ]
+    prog += [(ret, 0, 0, allow)]
+    return prog
 
 
 class _Libc:
@@ -481,6 +644,7 @@ class _Libc:
             ctypes.c_ulong,
             ctypes.c_char_p,
         ]
+        lib.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
         lib.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
         self._lib = lib
 
@@ -505,8 +669,34 @@ class _Libc:
             flags |= _MOUNT_OPT_FLAGS.get(opt, 0)
         self.mount(None, target, None, flags, None)
 
+    def pivot_root(self, new_root: str) -> None:
+        """Make ``new_root`` the root of this mount namespace and detach the old root (the "." "." idiom)."""
+        machine = os.uname().machine
+        if machine not in _SYSCALLS:
+            raise OSError(_ENOSYS, f"pivot_root: unknown system call number on {machine}")
+        os.chdir(new_root)
+        lib = self._lib
+        self._check(lib.syscall(_SYSCALLS[machine][1]["pivot_root"], b".", b"."), "pivot_root")
+        self._check(lib.umount2(b".", _MNT_DETACH), "umount old root")
+        os.chdir("/")
+
     def prctl(self, option: int, arg: int) -> None:
         self._check(self._lib.prctl(option, arg, 0, 0, 0), f"prctl {option}")
+
+    def seccomp(self, program: list[tuple[int, int, int, int]]) -> None:
+        ct = self._ctypes
+
+        class SockFilter(ct.Structure):
+            _fields_ = [("code", ct.c_ushort), ("jt", ct.c_ubyte), ("jf", ct.c_ubyte), ("k", ct.c_uint)]
+
+        class SockFprog(ct.Structure):
+            _fields_ = [("len", ct.c_ushort), ("filter", ct.POINTER(SockFilter))]
+
+        insns = (SockFilter * len(program))(*(SockFilter(*insn) for insn in program))
+        fprog = SockFprog(len(program), ct.cast(insns, ct.POINTER(SockFilter)))
+        self._check(
+            self._lib.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ct.addressof(fprog), 0, 0), "seccomp"
+        )
 
 
 def _report(fd: int, obj: dict) -> None:
@@ -527,62 +717,71 @@ def _tmpfs(libc: _Libc, target: str, size: int, mode: int, inodes: int) -> None:
     libc.mount("tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, data)
 
 
-def _setup_mounts(libc: _Libc, cfg: dict, notes: list[str]) -> bool:
-    """Private, read-only view of the filesystem with private tmpfs scratch space. True if read-only."""
+def _mirror(libc: _Libc, path: str, new_root: str) -> str | None:
+    """Make ``path`` of the host appear at the same place under ``new_root``: a symlink is copied, a
+    directory or file is bind-mounted. Returns the target if something was mounted."""
+    target = new_root + path
+    if os.path.islink(path):
+        os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
+        if not os.path.lexists(target):
+            os.symlink(os.readlink(path), target)
+        return None
+    if os.path.isdir(path):
+        os.makedirs(target, 0o755, exist_ok=True)
+        libc.mount(path, target, None, _MS_BIND | _MS_REC, None)
+        return target
+    if os.path.exists(path):
+        os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
+        with open(target, "a"):
+            pass
+        libc.mount(path, target, None, _MS_BIND, None)
+        return target
+    return None
+
+
+def _build_root(libc: _Libc, cfg: dict, notes: list[str]) -> str:
+    """A new root on a tmpfs over the sandbox folder, entered later by pid 1 (see the module docstring).
+
+    Returns its path. Everything in it is read-only except the scratch tmpfs mounts and the sandbox's own
+    folder (mounted at its host path inside the new root) and the device nodes.
+    """
     disk = cfg["limits"]["disk"]
     libc.mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)  # nothing below may propagate to the host
-    # Hide home directories, binding the interpreter's own directories back.
-    keep = cfg["keep"]
-    for hide in sorted(set(cfg["hide"])):
-        if not os.path.isdir(hide) or hide in keep or any(hide.startswith(k + "/") for k in keep):
-            continue
-        inner = [k for k in keep if k.startswith(hide + "/")]
-        fds = [os.open(k, os.O_PATH | os.O_DIRECTORY) for k in inner]
-        try:
-            _tmpfs(libc, hide, 1 << 20, 0o755, 1024)
-            for k, fd in zip(inner, fds, strict=True):
-                os.makedirs(k, 0o755, exist_ok=True)
-                libc.mount(f"/proc/self/fd/{fd}", k, None, _MS_BIND | _MS_REC, None)
-        except OSError as exc:
-            notes.append(f"hide {hide}: {exc}")
-        finally:
-            for fd in fds:
-                os.close(fd)
-    # Private scratch directories, then the sandbox's own directory.
+    new = cfg["box"]
+    _tmpfs(libc, new, 1 << 20, 0o755, 4096)
+    system = cfg["system"]
+    inside_system = [k for k in cfg["keep"] if any(k == s or k.startswith(s + "/") for s in system)]
+    for path in [*system, *(k for k in cfg["keep"] if k not in inside_system)]:
+        _mirror(libc, path, new)
+    for name in _ETC_FILES:
+        _mirror(libc, f"/etc/{name}", new)
+    os.makedirs(f"{new}/dev", 0o755, exist_ok=True)
+    devices = {t for t in (_mirror(libc, f"/dev/{name}", new) for name in _DEV_NODES) if t}
+    for name, link in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1")):
+        os.symlink(link, f"{new}/dev/{name}")
+    os.symlink("/proc/self/fd/2", f"{new}/dev/stderr")
+    os.makedirs(f"{new}/proc", 0o555, exist_ok=True)
     writable = set()
     for d in cfg["scratch"]:
-        real = os.path.realpath(d)
-        if real == "/" or real in writable or not os.path.isdir(real):
-            continue
-        try:
-            _tmpfs(libc, real, disk, 0o1777, 16384)
-            writable.add(real)
-        except OSError as exc:
-            notes.append(f"scratch {real}: {exc}")
-    box = cfg["box"]
+        os.makedirs(new + d, 0o1777, exist_ok=True)
+        _tmpfs(libc, new + d, disk, 0o1777, 16384)
+        writable.add(new + d)
+    box = new + cfg["box"]
     os.makedirs(box, 0o755, exist_ok=True)
-    try:
-        _tmpfs(libc, box, disk, 0o755, 16384)
-        writable.add(box)
-    except OSError as exc:
-        notes.append(f"tmpfs {box}: {exc}")
-    # Everything else read-only (per-mount flag in this namespace only).
-    readonly_root = False
-    for target, opts in _mountinfo():
-        if target in writable:
-            continue
-        try:
-            libc.remount_readonly(target, opts)
-            readonly_root = readonly_root or target == "/"
-        except OSError as exc:
-            if target == "/":
-                notes.append(f"read-only /: {exc}")
-    return readonly_root
+    _tmpfs(libc, box, disk, 0o755, 16384)
+    writable.add(box)
+    for target, opts in _mountinfo():  # read-only view (per mount, in this namespace only)
+        if (target == new or target.startswith(new + "/")) and target not in writable | devices:
+            try:
+                libc.remount_readonly(target, opts)
+            except OSError as exc:  # still private and without the host's files; writable though
+                notes.append(f"read-only {target[len(new) :] or '/'}: {exc}")
+    return new
 
 
-def _prepare_box(cfg: dict, source: bytes) -> None:
-    """(Re)create main.py and the empty working directory, owned by the sandbox uid."""
-    script, work = cfg["script"], cfg["work"]
+def _prepare_box(cfg: dict, source: bytes, prefix: str) -> None:
+    """(Re)create main.py and the empty working directory (under ``prefix``), owned by the sandbox uid."""
+    script, work = prefix + cfg["script"], prefix + cfg["work"]
     if not os.path.exists(script):
         with open(script, "wb") as f:
             f.write(source)
@@ -606,7 +805,7 @@ def _count_tasks(uid: int) -> int:
 
 
 def _exec_program(libc: _Libc, cfg: dict, rep: int, nproc: int) -> None:
-    """Final limits, drop to the sandbox uid, exec. Never returns."""
+    """Final limits, drop to the sandbox uid, seccomp filter, exec. Never returns."""
     try:
         lim = cfg["limits"]
         os.chdir(cfg["work"])
@@ -625,11 +824,29 @@ def _exec_program(libc: _Libc, cfg: dict, rep: int, nproc: int) -> None:
             os.setresgid(cfg["gid"], cfg["gid"], cfg["gid"])
             os.setresuid(cfg["uid"], cfg["uid"], cfg["uid"])
         libc.prctl(_PR_SET_NO_NEW_PRIVS, 1)
-        _report(rep, {"exec": True})
+        layers, notes = [], []
+        try:
+            libc.seccomp(_seccomp_program(os.uname().machine))
+            layers.append("seccomp")
+        except (OSError, ValueError) as exc:
+            notes.append(f"seccomp: {exc}")
+            if "seccomp" in cfg["require"]:
+                _report(rep, {"error": f"isolation incomplete (missing ['seccomp']): {exc}"})
+                os._exit(_SETUP_FAILED)
+        _report(rep, {"exec": True, "layers": layers, "notes": notes})
         os.execve(cfg["exe"], [cfg["exe"], "-I", "-S", "-B", cfg["script"]], cfg["env"])
     except BaseException as exc:  # noqa: BLE001 - report anything, then die
         _report(rep, {"error": f"{type(exc).__name__}: {exc}"})
     os._exit(_SETUP_FAILED)
+
+
+def _finish_setup(rep: int, cfg: dict, applied: list[str], notes: list[str]) -> None:
+    """Report the layers applied; refuse (before the program runs) if a required one is missing."""
+    _report(rep, {"setup": sorted(applied), "notes": notes})
+    missing = sorted(set(cfg["require"]) - set(applied) - {"seccomp"})  # seccomp: checked at exec
+    if missing:
+        _report(rep, {"error": f"isolation incomplete (missing {missing}): {'; '.join(notes)}"})
+        os._exit(_SETUP_FAILED)
 
 
 def _bootstrap(cfg: dict) -> None:
@@ -670,33 +887,29 @@ def _bootstrap(cfg: dict) -> None:
             break
     else:
         notes.append("namespaces disabled")
+    new_root = None
     if ns:
         try:
-            if _setup_mounts(libc, cfg, notes):
-                applied.append("mntns")
+            new_root = _build_root(libc, cfg, notes)
         except OSError as exc:
-            notes.append(f"mount namespace: {exc}")
-    if cfg["uid"] is not None and "mntns" not in applied and cfg["exe_for_uid"] != cfg["exe"]:
+            notes.append(f"private root: {exc}")
+    if cfg["uid"] is not None and new_root is None and cfg["exe_for_uid"] != cfg["exe"]:
         if cfg["exe_for_uid"] is None:
-            notes.append(f"no interpreter an unprivileged uid can run ({cfg['exe']} is under {cfg['hide']})")
+            notes.append(f"no interpreter an unprivileged uid can run ({cfg['exe']} is not reachable)")
             cfg["uid"] = cfg["gid"] = None
         else:
-            notes.append(f"{cfg['exe']} unreachable without a mount namespace; using {cfg['exe_for_uid']}")
+            notes.append(f"{cfg['exe']} unreachable without a private root; using {cfg['exe_for_uid']}")
             cfg["exe"] = cfg["exe_for_uid"]
     if cfg["uid"] is not None:
         applied.append("uid")
-    _prepare_box(cfg, source)
+    _prepare_box(cfg, source, new_root or "")
     # A fresh uid starts at zero; otherwise the count is shared with the caller's processes: leave room.
     nproc = cfg["limits"]["nproc"] + running
     if cfg["uid"] is not None or not root:  # root without a uid change is exempt from RLIMIT_NPROC
         applied.append("nproc")
-    _report(rep, {"setup": sorted(applied), "notes": notes})
-    missing = sorted(set(cfg["require"]) - set(applied))
-    if missing:  # refuse before the program runs, not after
-        _report(rep, {"error": f"isolation incomplete (missing {missing}): {'; '.join(notes)}"})
-        os._exit(_SETUP_FAILED)
 
     if "pidns" not in applied:
+        _finish_setup(rep, cfg, applied, notes)
         _exec_program(libc, cfg, rep, nproc)
     pid = os.fork()
     if pid:  # outside the namespace: stay alive, the pid-1 helper dies with us (PDEATHSIG)
@@ -704,22 +917,38 @@ def _bootstrap(cfg: dict) -> None:
         os._exit(0)
     # pid 1 of the new namespace: when it exits the kernel kills everything left in the namespace.
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if "mntns" in applied:
-        try:
-            libc.mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
+    if new_root is not None:
+        try:  # mounted before the old root goes: a user namespace may mount proc only while one is visible
+            libc.mount("proc", f"{new_root}/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
         except OSError as exc:
-            _report(rep, {"note": f"/proc: {exc}"})
+            notes.append(f"/proc: {exc}")
+        try:
+            libc.pivot_root(new_root)
+            applied.append("mntns")
+        except OSError as exc:
+            try:
+                os.chroot(new_root)
+                os.chdir("/")
+                applied.append("mntns")
+                notes.append(f"{exc}; used chroot")
+            except OSError as exc2:
+                notes.append(f"{exc}; chroot: {exc2}")
+    _finish_setup(rep, cfg, applied, notes)
     child = os.fork()
     if child == 0:
         _exec_program(libc, cfg, rep, nproc)
     while True:
         try:
-            done, status = os.waitpid(-1, 0)
+            done, status = os.waitpid(-1, os.WUNTRACED)
         except ChildProcessError:
             os._exit(_SETUP_FAILED)
-        if done == child:
-            _report(rep, {"status": status})
-            os._exit(0)
+        if done != child:
+            continue
+        if os.WIFSTOPPED(status):  # stopped (SIGSTOP, or traced after PTRACE_TRACEME): no progress; kill
+            os.kill(child, signal.SIGKILL)
+            continue
+        _report(rep, {"status": status})
+        os._exit(0)
 
 
 def _bootstrap_main(argv: list[str]) -> None:

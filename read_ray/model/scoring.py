@@ -26,8 +26,11 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 __all__ = [
+    "CODE_CPU_TIME_S",
+    "DECIMAL_ABS_TOL",
     "answer_logliks",
     "code_passes",
+    "code_wall_backstop_s",
     "extract_final_number",
     "extract_json",
     "mean_token_logliks",
@@ -219,8 +222,17 @@ def extract_final_number(text: str) -> str | None:
     return normalise_number(numbers[-1]) if numbers else None
 
 
+DECIMAL_ABS_TOL = Decimal("1e-6")
+"""Absolute tolerance of :func:`numbers_match` when the gold answer has a fractional part."""
+
+
 def numbers_match(prediction: str | None, gold: str) -> bool:
-    """True if ``prediction`` and ``gold`` are the same number (both may be raw text; 1e-6 relative tolerance)."""
+    """True if ``prediction`` and ``gold`` are the same number (both may be raw text).
+
+    An integer gold (after normalisation: ``"1,000,000"``, ``"18.00"``) must be matched exactly, whatever its
+    size: ``999999`` is not ``1000000``. A gold with a fractional part is matched within the absolute
+    tolerance :data:`DECIMAL_ABS_TOL` (``3.5`` matches ``3.5000004``, not ``3.51``). No relative tolerance.
+    """
     if prediction is None or gold is None:
         return False
     pred = normalise_number(prediction)
@@ -232,7 +244,9 @@ def numbers_match(prediction: str | None, gold: str) -> bool:
     if pred is None or ref is None:
         return False
     a, b = Decimal(pred), Decimal(ref)
-    return abs(a - b) <= Decimal("1e-6") * max(Decimal(1), abs(b))
+    if b == b.to_integral_value():
+        return a == b
+    return abs(a - b) <= DECIMAL_ABS_TOL
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -405,21 +419,29 @@ def parse_tool_calls(text: str) -> list[dict] | None:
 
 # BFCL's string standardisation (bfcl_eval ast_checker.standardize_string): drop spaces and , . / - _ * ^,
 # lower-case, single quotes as double quotes.
-_STRING_NOISE_RE = re.compile(r"[\s,./\-_*^]")
+_STRING_NOISE_RE = re.compile(r"[ ,./\-_*^]")
 
 
 def _standardise_string(value: str) -> str:
     return _STRING_NOISE_RE.sub("", value).lower().replace("'", '"')
 
 
+def _options(spec: object) -> list:
+    return spec if isinstance(spec, list) else [spec]
+
+
+# --- without a schema (our probes' possible answers): the allowed values alone decide ---------------------
+
+
 def _value_matches(value: object, allowed: object) -> bool:
-    """One given value against one allowed value (recursively for lists and BFCL-style nested dicts)."""
+    """One given value against one allowed value (recursively for lists and BFCL-style nested dicts).
+
+    Numbers compare exactly (``5 == 5.0``; no tolerance); bools only equal bools.
+    """
     if isinstance(allowed, bool) or isinstance(value, bool):
         return isinstance(allowed, bool) and isinstance(value, bool) and value == allowed
     if isinstance(allowed, (int, float)):
-        if not isinstance(value, (int, float)):
-            return False
-        return math.isclose(float(value), float(allowed), rel_tol=1e-9, abs_tol=1e-9)
+        return isinstance(value, (int, float)) and value == allowed
     if isinstance(allowed, str):
         return isinstance(value, str) and _standardise_string(value) == _standardise_string(allowed)
     if allowed is None:
@@ -429,47 +451,161 @@ def _value_matches(value: object, allowed: object) -> bool:
             return False
         return all(_value_matches(v, a) for v, a in zip(value, allowed, strict=True))
     if isinstance(allowed, dict):
-        if not isinstance(value, dict):
-            return False
-        return _args_match(value, allowed)
+        return isinstance(value, dict) and _args_match(value, allowed)
     return value == allowed
-
-
-def _one_of(value: object, options: object) -> bool:
-    if not isinstance(options, list):
-        options = [options]
-    return any(_value_matches(value, option) for option in options if option != "")
 
 
 def _args_match(args: dict, spec: dict) -> bool:
     """Every given arg known and allowed; every required (no "" among the allowed values) arg present."""
     for key, value in args.items():
-        if key not in spec:
+        if key not in spec or not any(_value_matches(value, o) for o in _options(spec[key]) if o != ""):
             return False
-        options = spec[key]
-        if not _one_of(value, options):
-            # A nested BFCL dict spec lists allowed values per key; a plain (non-list) spec must match as is.
+    return all(key in args or "" in _options(options) for key, options in spec.items())
+
+
+# --- with the function's schema: BFCL's simple_function_checker (Python) ----------------------------------
+
+# bfcl_eval ast_checker.PYTHON_TYPE_MAPPING, plus the JSON-schema names our probe schemas use.
+_SCHEMA_TYPES: dict[str, type] = {
+    "string": str,
+    "integer": int,
+    "float": float,
+    "number": float,
+    "boolean": bool,
+    "array": list,
+    "tuple": list,
+    "dict": dict,
+    "object": dict,
+    "any": str,
+}
+
+
+def _bfcl_type_ok(value: object, allowed: list, expected: type, nested: type | None) -> tuple[bool, bool]:
+    """BFCL's ``type_checker``: (valid, is_variable). Exact types (``type(v) is int``: no float, no bool for
+    an integer); a value of the allowed values' own type counts as a "variable" (compared as is)."""
+    answer_type = next((type(a) for a in allowed if a != ""), None)
+    is_variable = answer_type is not None and answer_type is not expected
+    if type(value) is expected:
+        if nested is None:
+            return True, is_variable
+        for option in allowed:  # one level deep, as BFCL; a non-list option (e.g. "") passes, as in BFCL
+            if not isinstance(option, list) or all(
+                _bfcl_type_ok(item, option, nested, None)[0]
+                for item in value  # type: ignore[attr-defined]
+            ):
+                return True, is_variable
+        return False, is_variable
+    if answer_type is not None and type(value) is answer_type:
+        return True, True
+    return False, is_variable
+
+
+def _bfcl_standard(value: object) -> object:
+    return _standardise_string(value) if isinstance(value, str) else value
+
+
+def _bfcl_dict_ok(value: dict, allowed: list) -> bool:
+    """BFCL's ``dict_checker``: some allowed dict spec accepts every key and value; its required keys present."""
+    for option in allowed:
+        if option == "" or not isinstance(option, dict):
+            continue
+        if all(
+            key in option and _bfcl_standard(v) in [_bfcl_standard(o) for o in _options(option[key])]
+            for key, v in value.items()
+        ) and all(key in value or "" in _options(opts) for key, opts in option.items()):
+            return True
+    return False
+
+
+def _bfcl_list_of_dicts_ok(value: list, allowed: list) -> bool:
+    """BFCL's ``list_dict_checker``: same length as some allowed list, element-wise ``dict_checker``."""
+    return any(
+        isinstance(option, list)
+        and len(option) == len(value)
+        and all(isinstance(v, dict) and _bfcl_dict_ok(v, [o]) for v, o in zip(value, option, strict=True))
+        for option in allowed
+    )
+
+
+def _bfcl_list_ok(value: list, allowed: list) -> bool:
+    """BFCL's ``list_checker``: the list (strings standardised) equals one allowed list, in order.
+
+    As in BFCL, the optional marker ``""`` counts as the empty list."""
+    given = [_bfcl_standard(v) for v in value]
+    return any(
+        given == [_bfcl_standard(o) for o in (option if isinstance(option, list) else [])]
+        for option in allowed
+        if isinstance(option, list) or option == ""
+    )
+
+
+def _bfcl_args_match(args: dict, spec: dict, function: dict) -> bool:
+    """``bfcl_eval``'s ``simple_function_checker`` for Python: required parameters of the schema present;
+    every given parameter in the schema and in the possible answer, of the schema's type (an int for a
+    ``float`` is converted, as Python would; a tuple for a ``tuple`` is a list), and one of the allowed values
+    (strings, lists and dicts standardised as BFCL does); every parameter of the possible answer without
+    ``""`` among its values present. A schema type BFCL does not know is not type-checked."""
+    params = function.get("parameters") or {}
+    properties = params.get("properties") or {}
+    if any(name not in args for name in params.get("required") or ()):
+        return False
+    for key, value in args.items():
+        if key not in properties or key not in spec:
             return False
-    for key, options in spec.items():
-        optional = isinstance(options, list) and "" in options
-        if key not in args and not optional:
+        allowed = _options(spec[key])
+        detail = properties[key] if isinstance(properties[key], dict) else {}
+        type_name = detail.get("type")
+        expected = _SCHEMA_TYPES.get(type_name) if isinstance(type_name, str) else None
+        nested = None
+        if type_name in ("array", "tuple"):
+            item_type = (detail.get("items") or {}).get("type")
+            nested = _SCHEMA_TYPES.get(item_type) if isinstance(item_type, str) else None
+        if type_name == "tuple" and type(value) is tuple:
+            value = list(value)
+        if expected is float and type(value) is int:
+            value = float(value)
+        is_variable = False
+        if expected is not None:
+            valid, is_variable = _bfcl_type_ok(value, allowed, expected, nested)
+            if not valid:
+                return False
+        if not is_variable and expected is dict:
+            ok = isinstance(value, dict) and _bfcl_dict_ok(value, allowed)
+        elif not is_variable and expected is list and nested is dict:
+            ok = isinstance(value, list) and _bfcl_list_of_dicts_ok(value, allowed)
+        elif not is_variable and expected is str:
+            ok = isinstance(value, str) and _standardise_string(value) in [
+                _standardise_string(o) for o in allowed if isinstance(o, str)
+            ]
+        elif not is_variable and expected is list:
+            ok = isinstance(value, list) and _bfcl_list_ok(value, allowed)
+        else:
+            ok = value in allowed
+        if not ok:
             return False
-    return True
+    return all(key in args or "" in _options(options) for key, options in spec.items())
 
 
 def _normalise_name(name: str) -> str:
     return name.strip().replace(".", "_")
 
 
-def tool_call_matches(call: dict, possible_answer: dict) -> bool:
+def tool_call_matches(call: dict, possible_answer: dict, function: dict | None = None) -> bool:
     """BFCL ``possible_answer`` check of one parsed call.
 
     ``possible_answer`` is ``{func_name: {param: [allowed values...]}}`` (one entry of BFCL's
-    ``ground_truth`` list). The function names must match (BFCL's '.' -> '_' renaming is accepted); every
-    given argument must be a known parameter whose value is one of the allowed values (numbers compared
-    numerically with int/float interchangeable, strings case-insensitively ignoring whitespace and BFCL's
-    punctuation set, lists element-wise, nested dicts recursively); every parameter whose allowed list does
-    not contain ``""`` must be present.
+    ``ground_truth`` list). The function names must match (BFCL's '.' -> '_' renaming is accepted).
+
+    With ``function`` (the call's schema: ``{"name", "parameters": {"properties", "required"}}``) the check
+    is BFCL's own ``simple_function_checker`` for Python: a parameter the schema marks required must be
+    present, types are exact (an ``integer`` parameter refuses ``5.0`` and ``True``; a ``float`` accepts an
+    int), and values must be among the allowed ones (strings case-insensitively ignoring spaces and BFCL's
+    punctuation set; lists in order; dicts per key).
+
+    Without a schema the allowed values alone decide: every given argument must be a known parameter whose
+    value is one of the allowed values (numbers equal exactly, int and float interchangeable; strings as
+    above; lists element-wise; nested dicts recursively), and every parameter whose allowed list does not
+    contain ``""`` must be present.
     """
     if not isinstance(call, dict) or not isinstance(possible_answer, dict):
         return False
@@ -481,7 +617,9 @@ def tool_call_matches(call: dict, possible_answer: dict) -> bool:
         if not isinstance(spec, dict):
             continue
         if func == name or _normalise_name(func) == _normalise_name(name):
-            return _args_match(args, spec)
+            if function is None:
+                return _args_match(args, spec)
+            return _bfcl_args_match(args, spec, function)
     return False
 
 
@@ -489,11 +627,32 @@ def tool_call_matches(call: dict, possible_answer: dict) -> bool:
 # Code
 
 
-def code_passes(program: str, test_code: str, *, timeout_s: float = 10.0) -> bool:
-    """True iff ``program`` followed by ``test_code`` exits cleanly in the sandbox within ``timeout_s``."""
+CODE_CPU_TIME_S = 10
+"""Default CPU-time limit (``RLIMIT_CPU``) of one code check; the wall clock is only a backstop."""
+
+
+def code_wall_backstop_s(cpu_time_s: float) -> float:
+    """The wall-clock backstop for a CPU limit: 4x it (at least 20 s), so a busy machine never decides."""
+    return max(20.0, 4.0 * cpu_time_s)
+
+
+def code_passes(
+    program: str,
+    test_code: str,
+    *,
+    cpu_time_s: int = CODE_CPU_TIME_S,
+    wall_time_s: float | None = None,
+) -> bool:
+    """True iff ``test_code`` run after ``program`` in the sandbox ran to its last statement.
+
+    Exits (``sys.exit(0)``, ``os._exit(0)``, ...), ``__main__`` blocks (not run), crashes and kills before
+    the end are failures (:func:`read_ray.model.sandbox.check_program`). The limit is ``cpu_time_s`` of CPU
+    time; ``wall_time_s`` (default :func:`code_wall_backstop_s`) only stops programs that sleep or block.
+    """
     if not program.strip():
         return False
-    limits = SandboxLimits(wall_time_s=float(timeout_s), cpu_time_s=max(1, math.ceil(timeout_s)))
+    wall = code_wall_backstop_s(cpu_time_s) if wall_time_s is None else float(wall_time_s)
+    limits = SandboxLimits(wall_time_s=wall, cpu_time_s=int(cpu_time_s))
     try:
         return check_program(program, test_code, limits=limits)
     except SandboxError:

@@ -24,6 +24,10 @@ dropped before the split, so exemplars are never in dev or test.
 Splits: the pool (file order) is permuted with ``random.Random(seed)``; dev is the first ``dev_size``
 items of the permutation, test the last ``test_size`` (so the test set does not move when ``dev_size``
 changes); when the pool is smaller than ``dev_size + test_size`` the test set shrinks to what is left.
+Unanswerable items (:func:`excluded_items`: an MMLU item whose gold text is repeated among its choices, so
+the gold cannot be told apart from another option; a gold that fails its own metric) are dropped after the
+permutation, so every other item keeps its place in dev and test; :func:`excluded_items` lists and counts
+them.
 
 Composite cards (``multitask``): a card with ``subtasks`` (names of single-task cards) instead of ``metric``
 and ``exemplars``. Every subtask is loaded and split as above (same sizes and seed); the composite's dev,
@@ -85,6 +89,7 @@ __all__ = [
     "build_program",
     "evaluate_subtasks",
     "evaluate_task",
+    "excluded_items",
     "extract_code",
     "format_call",
     "generate_greedy",
@@ -140,6 +145,9 @@ class TaskItem:
     entry_point: str = ""
     possible_answer: dict | None = field(default=None, hash=False)
     """BFCL: ``{func_name: {param: [allowed values]}}``."""
+    function: dict | None = field(default=None, hash=False)
+    """BFCL: the function's schema (``name``, ``parameters.properties`` / ``required``), for the type and
+    required-parameter checks of ``ast_match``."""
 
 
 @dataclass(frozen=True)
@@ -325,12 +333,21 @@ def _resolve_literal(value: object) -> object:
     return value
 
 
-def format_call(possible_answer: Mapping[str, Mapping[str, object]]) -> str:
-    """The canonical call of a BFCL possible answer, in Python syntax: ``f(a=1, b="x")``."""
+def format_call(
+    possible_answer: Mapping[str, Mapping[str, object]], function: Mapping[str, Any] | None = None
+) -> str:
+    """The canonical call of a BFCL possible answer, in Python syntax: ``f(a=1, b="x")``.
+
+    Optional parameters are left out, except those the ``function`` schema marks required (BFCL's checker
+    refuses a call without them, even where the possible answer also allows leaving them out).
+    """
     ((name, params),) = possible_answer.items()
+    required = set(((function or {}).get("parameters") or {}).get("required") or ())
     args = []
     for key, options in params.items():
         include, value = _canonical_value(options)
+        if not include and key in required and isinstance(options, list):
+            include, value = _canonical_value([o for o in options if o != ""])
         if include:
             args.append(f"{key}={_python_literal(value)}")
     return f"{name}({', '.join(args)})"
@@ -465,8 +482,9 @@ def _bfcl_simple_pool() -> list[TaskItem]:
             TaskItem(
                 item_id=row["id"],
                 prompt=bfcl_prompt(row["function"][0], request),
-                gold=format_call(possible),
+                gold=format_call(possible, row["function"][0]),
                 possible_answer=possible,
+                function=row["function"][0],
             )
         )
     return items
@@ -487,6 +505,37 @@ TASK_NAMES: tuple[str, ...] = tuple(_POOLS)
 @functools.cache
 def _pool(name: str) -> tuple[TaskItem, ...]:
     return tuple(_POOLS[name]())
+
+
+def _unanswerable(item: TaskItem) -> str | None:
+    """Why ``item`` can never be scored correct (or cannot be scored unambiguously); None if it can."""
+    if item.choices and item.gold_index is not None:
+        gold = item.choices[item.gold_index].strip()
+        if sum(choice.strip() == gold for choice in item.choices) > 1:
+            return "the gold choice's text is repeated among the choices"
+    elif item.possible_answer is not None:
+        if score_prediction("ast_match", item, item.gold) != 1.0:
+            return "the gold call fails its own ast_match check"
+    elif not item.tests and extract_final_number(item.gold) is None:
+        return "the gold solution has no final number"
+    return None
+
+
+@functools.cache
+def excluded_items(name: str) -> dict[str, str]:
+    """Items of task ``name`` left out of every split as unanswerable: ``{item_id: reason}``.
+
+    Multiple choice: the gold choice's text also appears as another option (MMLU has 4 such items; one
+    repeats option A at index D, so the mean-log-likelihood argmax, which takes the first of equal scores,
+    can never pick it). BFCL: the gold call fails its own check. GSM8K: no final number in the gold. Code
+    items are not checked here (that would run every canonical solution in the sandbox).
+    """
+    found = {}
+    for item in _pool(name):
+        reason = _unanswerable(item)
+        if reason is not None:
+            found[item.item_id] = reason
+    return found
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -617,9 +666,14 @@ def _composite_card_fields(path: Path, raw: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
-def _split(pool: Sequence[TaskItem], dev_size: int, test_size: int, seed: int) -> tuple[tuple, tuple]:
+def _split(
+    pool: Sequence[TaskItem], dev_size: int, test_size: int, seed: int, drop: Iterable[str] = ()
+) -> tuple[tuple, tuple]:
     order = list(range(len(pool)))
     random.Random(seed).shuffle(order)
+    dropped = set(drop)
+    # after the shuffle, so that the other items keep their places
+    order = [i for i in order if pool[i].item_id not in dropped]
     dev = order[:dev_size]
     test = order[max(dev_size, len(order) - test_size) :]
     return tuple(pool[i] for i in dev), tuple(pool[i] for i in test)
@@ -683,7 +737,7 @@ def load_task(
     ]
     if dev_size >= len(pool) and dev_size > 0:
         raise ValueError(f"task {name!r}: dev_size={dev_size} leaves no test items (pool has {len(pool)})")
-    dev, test = _split(pool, dev_size, test_size, seed)
+    dev, test = _split(pool, dev_size, test_size, seed, drop=excluded_items(name))
     return TaskCard(
         name=name,
         description=card["description"],
@@ -758,7 +812,7 @@ def score_prediction(metric: str, item: TaskItem, prediction: str) -> float:
             calls is not None
             and len(calls) == 1
             and item.possible_answer is not None
-            and tool_call_matches(calls[0], item.possible_answer)
+            and tool_call_matches(calls[0], item.possible_answer, item.function)
         )
     if metric == "mc_loglik":
         if item.gold_index is None:

@@ -386,3 +386,238 @@ def test_fallback_without_namespaces_still_contains(monkeypatch: pytest.MonkeyPa
     finally:
         if target.exists():
             target.unlink()
+
+
+# --------------------------------------------------------------------------------------------------
+# What the program can see and do: only its folder and the interpreter; no namespaces, no sockets
+# --------------------------------------------------------------------------------------------------
+
+
+def test_program_sees_only_its_folder_and_the_interpreter(tmp_path: Path) -> None:
+    _need("mntns")
+    host_tmp = Path("/tmp") / f"read_ray_sbx_host_{uuid.uuid4().hex}"
+    host_tmp.write_text("host secret")
+    checkout_file = Path(__file__).resolve()  # the project checkout
+    probes = [str(checkout_file), str(checkout_file.parent), str(tmp_path), str(host_tmp), "/etc/passwd",
+              "/etc/hostname", "/home", "/run", "/var/lib", "/proc/1/environ"]  # fmt: skip
+    src = INFO + textwrap.dedent(
+        f"""
+        seen = {{}}
+        for path in {probes!r}:
+            try:
+                seen[path] = sorted(os.listdir(path)) if os.path.isdir(path) else open(path).read()[:20]
+            except OSError as exc:
+                seen[path] = type(exc).__name__
+        print(json.dumps({{"root": sorted(os.listdir("/")), "etc": sorted(os.listdir("/etc")),
+                          "seen": seen, "exe": os.path.exists(sys.executable)}}))
+        """
+    )
+    try:
+        res = run_python(src, limits=FAST)
+    finally:
+        host_tmp.unlink()
+    assert res.ok, res.stderr
+    out = json.loads(res.stdout.splitlines()[1])
+    interpreter_tops = {d.strip("/").split("/")[0] for d in sandbox._interpreter_dirs(sandbox._interpreter())}
+    system = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "dev", "proc", "tmp", "var"}
+    assert set(out["root"]) <= system | interpreter_tops
+    assert set(out["etc"]) <= set(sandbox._ETC_FILES)
+    assert out["exe"]
+    for path in probes:
+        if path == "/proc/1/environ":  # pid 1 is the sandbox's own helper, in its own pid namespace
+            assert "PATH" not in str(out["seen"][path]) or out["seen"][path] == "PermissionError"
+            continue
+        assert out["seen"][path] == "FileNotFoundError", (path, out["seen"][path])
+
+
+def test_program_cannot_create_namespaces_or_sockets() -> None:
+    _need("seccomp")
+    src = textwrap.dedent(
+        """
+        import asyncio, ctypes, json, os, socket, threading
+        libc = ctypes.CDLL(None, use_errno=True)
+        out = {}
+        for name, flag in (("user", 0x10000000), ("mnt", 0x20000), ("net", 0x40000000), ("pid", 0x20000000)):
+            rc = libc.unshare(flag)
+            out["unshare_" + name] = (rc, ctypes.get_errno())
+        fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+        out["setns"] = (libc.setns(fd, 0), ctypes.get_errno())
+        for name, family in (("inet", socket.AF_INET), ("inet6", socket.AF_INET6), ("unix", socket.AF_UNIX),
+                             ("netlink", socket.AF_NETLINK)):
+            try:
+                socket.socket(family, socket.SOCK_DGRAM if name == "netlink" else socket.SOCK_STREAM).close()
+                out["socket_" + name] = "created"
+            except OSError as exc:
+                out["socket_" + name] = exc.errno
+        # what ordinary programs need still works: threads, fork, socketpair (asyncio)
+        box = []
+        thread = threading.Thread(target=box.append, args=(1,))
+        thread.start()
+        thread.join()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(7)
+        out["fork"] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        out["thread"] = box
+        out["asyncio"] = asyncio.run(asyncio.sleep(0, result="ran"))
+        print(json.dumps(out))
+        """
+    )
+    res = run_python(src, limits=FAST)
+    assert res.ok, res.stderr
+    out = json.loads(res.stdout)
+    for name in ("user", "mnt", "net", "pid"):
+        assert out[f"unshare_{name}"] == [-1, 1], name  # EPERM
+    assert out["setns"] == [-1, 1]
+    for name in ("inet", "inet6", "unix", "netlink"):
+        assert out[f"socket_{name}"] == 1, name
+    assert (out["fork"], out["thread"], out["asyncio"]) == (7, [1], "ran")
+
+
+def test_unix_sockets_of_the_host_are_unreachable(tmp_path: Path) -> None:
+    _need("netns", "mntns")
+    # A world-writable socket in a world-readable folder, and an abstract one (no file at all).
+    folder = Path(__file__).resolve().parent / f".sbx_sock_{uuid.uuid4().hex[:8]}"
+    folder.mkdir(mode=0o755)
+    path_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    abstract_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    abstract = f"\0read_ray_sbx_{uuid.uuid4().hex}"
+    try:
+        path_sock.bind(str(folder / "s"))
+        os.chmod(folder / "s", 0o777)
+        abstract_sock.bind(abstract)
+        for sock in (path_sock, abstract_sock):
+            sock.listen(4)
+            sock.setblocking(False)
+        src = textwrap.dedent(
+            f"""
+            import socket
+            for addr in ({str(folder / "s")!r}, {abstract!r}):
+                try:
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    s.connect(addr)
+                    print("CONNECTED")
+                except OSError as exc:
+                    print("blocked", exc.errno)
+            """
+        )
+        res = run_python(src, limits=FAST)
+        assert res.ok, res.stderr
+        assert "CONNECTED" not in res.stdout and res.stdout.count("blocked") == 2
+        for sock in (path_sock, abstract_sock):
+            with pytest.raises(BlockingIOError):
+                sock.accept()
+    finally:
+        path_sock.close()
+        abstract_sock.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Nothing the program does makes the sandbox raise
+# --------------------------------------------------------------------------------------------------
+
+_PTRACE = "import ctypes, os, signal\nctypes.CDLL(None).ptrace(0, 0, 0, 0)  # PTRACE_TRACEME\n"
+HOSTILE_ENDINGS = {
+    "ptrace_then_sigusr1": _PTRACE + "os.kill(os.getpid(), signal.SIGUSR1)\nprint('still here')",
+    "ptrace_then_sigstop": _PTRACE + "os.kill(os.getpid(), signal.SIGSTOP)",
+    "ptrace_then_sigsegv": _PTRACE + "ctypes.string_at(0)",
+    "sigstop": "import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)",
+    "sigkill_self": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+    "segfault": "import ctypes\nctypes.string_at(0)",
+    "abort": "import os\nos.abort()",
+    "exit_125_like_setup_failure": "import os\nos._exit(125)",
+    "exit_1000": "import sys\nsys.exit(1000)",
+    "exit_minus_1": "import sys\nsys.exit(-1)",
+    "signal_pid_1": "import os, signal\nfor s in (signal.SIGKILL, signal.SIGTERM, signal.SIGSTOP):\n"
+    "    try:\n        os.kill(1, s)\n    except OSError:\n        pass\nraise SystemExit(3)",
+    "close_std_streams": "import os\nos.close(1)\nos.close(2)\nos._exit(4)",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_ENDINGS))
+def test_hostile_endings_are_results_never_exceptions(name: str) -> None:
+    src = HOSTILE_ENDINGS[name]
+    res = run_python(src, limits=FAST)  # must not raise
+    assert res.status in {"error", "killed", "timeout"} and not res.ok, res
+    assert res.wall_s < FAST.wall_time_s  # a stopped program is killed at once, not at the wall clock
+    assert not check_program(src, "assert True", limits=FAST)
+
+
+def test_ptrace_without_namespaces_is_a_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without a pid namespace the program is the caller's own child, so PTRACE_TRACEME makes the caller
+    # its tracer; a stop must still end as a result, reaped, with no zombie left behind.
+    monkeypatch.setattr(sandbox, "_FORCE_NO_NAMESPACES", True)
+    for src in (HOSTILE_ENDINGS["ptrace_then_sigusr1"], HOSTILE_ENDINGS["ptrace_then_sigstop"]):
+        res = run_python(src, limits=FAST)
+        assert res.status == "killed" and res.wall_s < 4, res
+    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+    assert all("Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2] for pid in children)
+
+
+# --------------------------------------------------------------------------------------------------
+# pass@1 harness: only tests that ran to their end count
+# --------------------------------------------------------------------------------------------------
+
+ADD_TESTS = "assert add(1, 2) == 3\nassert add(-1, 1) == 0\nassert add(20, 22) == 42\n"
+RIGHT = "def add(a, b):\n    return a + b\n"
+WRONG = "def add(a, b):\n    return None\n"
+MAIN_BLOCK = (
+    "\ndef main():\n    return 0\n\nif __name__ == '__main__':\n    import sys\n    sys.exit(main())\n"
+)
+HARNESS_CASES = {
+    "right": (RIGHT, True),
+    "right_with_main_block": (RIGHT + MAIN_BLOCK, True),  # the block does not run; the tests do
+    "wrong_with_main_block": (WRONG + MAIN_BLOCK, False),
+    "sys_exit_0_at_module_level": (WRONG + "import sys\nsys.exit(0)\n", False),
+    "raise_system_exit_in_the_function": (
+        "def add(a, b):\n    raise SystemExit(0)\n",
+        False,
+    ),
+    "os_exit_0": (WRONG + "import os\nos._exit(0)\n", False),
+    "exit_from_a_thread": (
+        "import os, threading, time\nthreading.Thread(target=lambda: os._exit(0)).start()\n"
+        "def add(a, b):\n    time.sleep(5)\n",
+        False,
+    ),
+    "crash_before_the_last_assertion": (
+        "import ctypes\ndef add(a, b):\n    if a == 20:\n        ctypes.string_at(0)\n    return a + b\n",
+        False,
+    ),
+    "killed_before_the_last_assertion": (
+        "import os, signal\ndef add(a, b):\n    if a == 20:\n        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return a + b\n",
+        False,
+    ),
+    "prints_a_fake_token_and_exits": (
+        "import os, sys\nfor fd in range(1, 8):\n    try:\n        os.write(fd, b'0' * 32)\n    except OSError:\n"
+        "        pass\nos._exit(0)\n",
+        False,
+    ),
+    "right_but_writes_junk_to_every_fd": (
+        RIGHT
+        + "import os\nfor fd in range(1, 8):\n    try:\n        os.write(fd, b'junk')\n    except OSError:\n"
+        "        pass\n",
+        False,  # the token channel is corrupted: fail closed
+    ),
+    "right_and_chatty": (RIGHT + "print('x' * 100000)\n", True),  # its stdout is not the token channel
+    "stdin_holds_nothing_to_forge_with": (
+        RIGHT
+        + "import os, sys\nassert sys.stdin.read() == ''\nos.lseek(0, 0, 0)\nassert os.read(0, 100) == b''\n",
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HARNESS_CASES))
+def test_only_tests_that_ran_to_the_end_pass(name: str) -> None:
+    program, expected = HARNESS_CASES[name]
+    limits = SandboxLimits(wall_time_s=10.0, cpu_time_s=2, max_output_bytes=1000)
+    assert check_program(program, ADD_TESTS, limits=limits) is expected
+
+
+def test_humaneval_style_check_runs_to_the_end() -> None:
+    tests = "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(2, 2) == 4\n\ncheck(add)\n"
+    assert check_program(RIGHT, tests, limits=FAST)
+    assert not check_program(WRONG + "import sys\nsys.exit(0)\n", tests, limits=FAST)
+    assert not check_program(RIGHT, tests + "raise SystemExit(0)\n", limits=FAST)  # exit after the end too

@@ -7,11 +7,14 @@ Mechanics run on a tiny random model with the real tokenizer; one test uses the 
 from __future__ import annotations
 
 import math
+import subprocess
 import sys
+import time
 
 import pytest
 import torch
 
+from read_ray.model import tasks
 from read_ray.model.loading import (
     apply_chat_template,
     build_tiny_model,
@@ -21,6 +24,7 @@ from read_ray.model.loading import (
 from read_ray.model.scoring import (
     answer_logliks,
     code_passes,
+    code_wall_backstop_s,
     extract_final_number,
     extract_json,
     mean_token_logliks,
@@ -30,7 +34,6 @@ from read_ray.model.scoring import (
 )
 
 torch.set_num_threads(2)
-
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +152,23 @@ def test_numbers_match():
     assert not numbers_match("", "18")
 
 
+@pytest.mark.parametrize("gold", ["1000000", "1,000,000", "1450000", "2880000", "123456789012345678901"])
+def test_integer_golds_match_exactly_at_any_size(gold):
+    value = int(gold.replace(",", ""))
+    assert numbers_match(str(value), gold) and numbers_match(f"{value:,}", gold)
+    assert numbers_match(f"#### {value}.00", gold)
+    for wrong in (value - 1, value + 1):
+        assert not numbers_match(str(wrong), gold), wrong
+    assert not numbers_match(f"{value}.0000001", gold)
+
+
+def test_decimal_golds_have_a_small_absolute_tolerance():
+    assert numbers_match("3.5000004", "3.5") and numbers_match("3.4999996", "3.50")
+    assert not numbers_match("3.51", "3.5") and not numbers_match("3.500002", "3.5")
+    assert numbers_match("0.0000015", "0.000001")  # absolute, not relative: 50% off at this scale
+    assert not numbers_match("1000000.5", "1000000.25")
+
+
 # ----------------------------------------------------------------------------------------------------------
 # JSON and tool calls
 
@@ -208,6 +228,119 @@ def test_tool_call_rejects_wrong_calls(text):
     assert not tool_call_matches(calls[0], BFCL_ANSWER)
 
 
+BFCL_TRIANGLE_SCHEMA = {
+    "name": "calculate_triangle_area",
+    "parameters": {
+        "type": "dict",
+        "properties": {
+            "base": {"type": "integer"},
+            "height": {"type": "integer"},
+            "unit": {"type": "string"},
+        },
+        "required": ["base", "height"],
+    },
+}
+
+
+def test_tool_call_with_schema_checks_types_and_required_as_bfcl():
+    def ok(text, answer=BFCL_ANSWER, schema=BFCL_TRIANGLE_SCHEMA):
+        return tool_call_matches(parse_tool_calls(text)[0], answer, schema)
+
+    assert ok("calculate_triangle_area(base=10, height=5)")
+    assert ok("calculate_triangle_area(base=10, height=5, unit='units')")
+    assert not ok("calculate_triangle_area(base=10, height=5.0)")  # float for an integer
+    assert tool_call_matches(parse_tool_calls("calculate_triangle_area(base=10, height=5.0)")[0], BFCL_ANSWER)
+    assert not ok("calculate_triangle_area(base=10, height=True)")  # bool for an integer
+    assert not ok("calculate_triangle_area(base=10)")
+    assert not ok("calculate_triangle_area(base=10, height=5, unit=3)")  # int for a string
+    # required by the schema even where the possible answer would let it be left out
+    lenient = {"calculate_triangle_area": {"base": [10], "height": [5, ""], "unit": ["units", ""]}}
+    assert tool_call_matches(parse_tool_calls("calculate_triangle_area(base=10)")[0], lenient)
+    assert not ok("calculate_triangle_area(base=10)", answer=lenient)
+    # a parameter the possible answer does not list is unexpected, even if the schema has it
+    narrow = {"calculate_triangle_area": {"base": [10], "height": [5]}}
+    assert not ok("calculate_triangle_area(base=10, height=5, unit='units')", answer=narrow)
+    # float parameters take ints (Python converts them); lists in order; tuples as lists
+    schema = {
+        "name": "f",
+        "parameters": {
+            "properties": {
+                "x": {"type": "float"},
+                "xs": {"type": "array", "items": {"type": "integer"}},
+                "pair": {"type": "tuple", "items": {"type": "string"}},
+            },
+            "required": ["x"],
+        },
+    }
+    answer = {"f": {"x": [2.0], "xs": [[1, 2], ""], "pair": [["a b", "c"], ""]}}
+    assert tool_call_matches({"name": "f", "arguments": {"x": 2}}, answer, schema)
+    assert tool_call_matches({"name": "f", "arguments": {"x": 2.0, "xs": [1, 2]}}, answer, schema)
+    assert not tool_call_matches({"name": "f", "arguments": {"x": 2.0, "xs": [2, 1]}}, answer, schema)
+    # element types are checked one level deep against each allowed list; as in BFCL, an optional marker
+    # ("") among the allowed values passes that check, and 1.0 == 1 in the value check
+    assert tool_call_matches({"name": "f", "arguments": {"x": 2.0, "xs": [1.0, 2]}}, answer, schema)
+    strict = {"f": {"x": [2.0], "xs": [[1, 2]]}}
+    assert tool_call_matches({"name": "f", "arguments": {"x": 2.0, "xs": [1, 2]}}, strict, schema)
+    assert not tool_call_matches({"name": "f", "arguments": {"x": 2.0, "xs": [1.0, 2]}}, strict, schema)
+    assert tool_call_matches({"name": "f", "arguments": {"x": 2, "pair": ("AB", "c")}}, answer, schema)
+    assert not tool_call_matches({"name": "f", "arguments": {"x": 2.5}}, answer, schema)
+
+
+def _bfcl_simple_rows():
+    rows = tasks._read_jsonl(tasks._data_file(tasks._BFCL, "bfcl_simple", "data/BFCL_v4_simple_python.json"))
+    answers = tasks._read_jsonl(
+        tasks._data_file(tasks._BFCL, "bfcl_simple", "data/possible_answer/BFCL_v4_simple_python.json")
+    )
+    truth = {row["id"]: row["ground_truth"][0] for row in answers}
+    return [(row["id"], row["function"][0], truth[row["id"]]) for row in rows]
+
+
+def test_bfcl_parity_every_gold_answer_matches_itself():
+    """Over all of BFCL's simple_python gold answers (shipped in bfcl-eval): the canonical call, and every
+    allowed value of every parameter in turn, pass the schema check; a float for an integer and a missing
+    required parameter fail it, as in BFCL's simple_function_checker."""
+    rows = _bfcl_simple_rows()
+    assert len(rows) == 400
+    checked = int_params = required_params = 0
+    required_yet_optional = set()
+    for item_id, function, possible in rows:
+        ((name, params),) = possible.items()
+        calls = parse_tool_calls(tasks.format_call(possible, function))
+        assert calls is not None and len(calls) == 1, item_id
+        canonical = calls[0]
+        assert tool_call_matches(canonical, possible, function), item_id
+        required = set(function["parameters"]["required"])
+        for key, options in params.items():
+            for option in options:
+                if option == "" and key in required:
+                    # the answer allows leaving out what the schema requires; BFCL refuses it, so do we
+                    required_yet_optional.add(item_id)
+                    args = {k: v for k, v in canonical["arguments"].items() if k != key}
+                    assert not tool_call_matches({"name": name, "arguments": args}, possible, function)
+                    continue
+                if option == "":
+                    args = {k: v for k, v in canonical["arguments"].items() if k != key}
+                else:
+                    args = {**canonical["arguments"], key: tasks._resolve_literal(option)}
+                assert tool_call_matches({"name": name, "arguments": args}, possible, function), (
+                    item_id,
+                    key,
+                )
+                checked += 1
+        properties = function["parameters"]["properties"]
+        for key, value in canonical["arguments"].items():
+            if properties[key]["type"] == "integer" and type(value) is int:
+                args = {**canonical["arguments"], key: float(value)}
+                assert not tool_call_matches({"name": name, "arguments": args}, possible, function), item_id
+                int_params += 1
+        for key in function["parameters"]["required"]:
+            args = {k: v for k, v in canonical["arguments"].items() if k != key}
+            assert not tool_call_matches({"name": name, "arguments": args}, possible, function), item_id
+            required_params += 1
+    assert checked > 800 and int_params > 150 and required_params > 600
+    assert len(required_yet_optional) <= 3  # simple_python_17 and _200 in BFCL v4
+
+
 def test_tool_call_bfcl_details():
     # dotted names, BFCL's '.'->'_' renaming, optional param with a default, string normalisation, bools
     assert tool_call_matches(parse_tool_calls("math.hypot(x=4, y=5)")[0], BFCL_HYPOT)
@@ -247,9 +380,45 @@ def test_parse_tool_calls_forms_and_failures():
 def test_code_passes():
     program = "def add(a, b):\n    return a + b\n"
     tests = "assert add(1, 2) == 3\nassert add(-1, 1) == 0\n"
-    assert code_passes(program, tests, timeout_s=5)
-    assert not code_passes("def add(a, b):\n    return a - b\n", tests, timeout_s=5)
+    assert code_passes(program, tests, cpu_time_s=5)
+    assert not code_passes("def add(a, b):\n    return a - b\n", tests, cpu_time_s=5)
     assert not code_passes(
-        "def add(a, b):\n    while True:\n        pass\n", tests + "add(1, 1)\n", timeout_s=2
+        "def add(a, b):\n    while True:\n        pass\n", tests + "add(1, 1)\n", cpu_time_s=1
     )
     assert not code_passes("", tests)
+    # exits before the tests ran to the end are failures (the issue's examples)
+    assert not code_passes("import sys\nsys.exit(0)\n", tests)
+    assert not code_passes("def add(a, b):\n    return None\nimport os\nos._exit(0)\n", tests)
+    main = "\ndef main():\n    return 0\n\nif __name__ == '__main__':\n    import sys\n    sys.exit(main())\n"
+    assert not code_passes("def add(a, b):\n    return 0\n" + main, tests)
+    assert code_passes(program + main, tests)
+    # nothing the program does raises: PTRACE_TRACEME then a signal (the issue's 3-line program)
+    ptrace = "import ctypes, os, signal\nctypes.CDLL(None).ptrace(0, 0, 0, 0)\nos.kill(os.getpid(), signal.SIGUSR1)\n"
+    assert not code_passes(program + ptrace, tests)
+
+
+_BURN = (
+    "import time\ndef burn(cpu_s):\n    while time.process_time() < cpu_s:\n        pass\n    return True\n"
+)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux-only")
+def test_code_timeout_is_cpu_time_not_wall_time():
+    """A correct solution that needs ~3 s of CPU passes while busy processes compete for the cores (its
+    wall time is longer than its CPU time); a program that needs more CPU than its limit fails; a program
+    that waits without using CPU is stopped only by the generous wall backstop."""
+    assert code_wall_backstop_s(10) == 40.0 and code_wall_backstop_s(1) == 20.0
+    hog = "import time\nt = time.time() + 30\nwhile time.time() < t:\n    pass\n"
+    hogs = [subprocess.Popen([sys.executable, "-c", hog]) for _ in range(2)]
+    try:
+        start = time.monotonic()
+        assert code_passes(_BURN, "assert burn(3.0)\n")  # the defaults: 10 s of CPU, 40 s wall backstop
+        loaded_wall_s = time.monotonic() - start
+    finally:
+        for process in hogs:
+            process.kill()
+            process.wait()
+    assert loaded_wall_s > 3.0  # it really ran under load (more wall than CPU time)
+    assert not code_passes(_BURN, "assert burn(1.5)\n", cpu_time_s=1, wall_time_s=60)
+    # waiting costs no CPU: a 1 s CPU limit does not stop a program that sleeps 1.5 s
+    assert code_passes("import time\ntime.sleep(1.5)\n", "assert True\n", cpu_time_s=1)

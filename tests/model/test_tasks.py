@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import math
+import random
 import shutil
 import sys
 
@@ -48,7 +49,7 @@ POOL_SIZES = {
     "gsm8k": 1319,
     "humaneval": 161,
     "mbpp": 500,
-    "mmlu": 14042,
+    "mmlu": 14042 - 4,  # four items whose gold text is repeated among the choices (excluded_items)
     "arc_challenge": 1172,
     "bfcl_simple": 397,
 }
@@ -210,6 +211,35 @@ def test_gsm8k_exact_match():
     assert score_prediction("exact_match", item, "So the answer is $18.00.") == 1.0
     assert score_prediction("exact_match", item, "9 * 2 = 16\n#### 16") == 0.0
     assert score_prediction("exact_match", item, "I do not know.") == 0.0
+    # the two golds of 10^6 or more: an off-by-one answer is wrong (no relative tolerance)
+    for item_id, gold in (("gsm8k/test/611", 1450000), ("gsm8k/test/796", 2880000)):
+        big = _item("gsm8k", item_id)
+        assert score_prediction("exact_match", big, big.gold) == 1.0
+        assert score_prediction("exact_match", big, f"#### {gold:,}") == 1.0
+        assert score_prediction("exact_match", big, f"#### {gold - 1}") == 0.0
+        assert score_prediction("exact_match", big, f"#### {gold + 1}") == 0.0
+
+
+def test_unanswerable_items_are_excluded_and_counted():
+    excluded = tasks.excluded_items("mmlu")
+    assert len(excluded) == 4
+    # the one the argmax can never pick: its gold (D) repeats option A
+    item = next(i for i in tasks._pool("mmlu") if i.item_id == "mmlu/high_school_macroeconomics/183")
+    assert item.gold_index == 3 and item.choices[3] == item.choices[0]
+    assert "repeated" in excluded[item.item_id]
+    for name in ("gsm8k", "arc_challenge", "bfcl_simple"):
+        assert tasks.excluded_items(name) == {}, name
+    card = load_task("mmlu", dev_size=100, test_size=10**6)
+    ids = {i.item_id for i in (*card.dev, *card.test)}
+    assert not ids & set(excluded)
+    assert len(ids) == POOL_SIZES["mmlu"]
+    # dropped after the permutation: the other items keep their places (here: the same dev as before)
+    order = list(range(len(tasks._pool("mmlu"))))
+    random.Random(0).shuffle(order)
+    pool = tasks._pool("mmlu")
+    blocked = {_key(e) for e in card.exemplars}
+    kept = [pool[i] for i in order if _key(pool[i]) not in blocked and pool[i].item_id not in excluded]
+    assert card.dev == tuple(kept[:100])
 
 
 @linux_only
@@ -220,6 +250,12 @@ def test_code_metrics():
     assert score_prediction("pass_at_1", he, canonical_body) == 1.0  # body only: continues the stub
     wrong = "```python\ndef has_close_elements(numbers, threshold):\n    return False\n```"
     assert score_prediction("pass_at_1", he, wrong) == 0.0
+    # exits before the tests ran to the end fail; a __main__ block does not run, the tests do
+    exits = "```python\nimport sys\ndef has_close_elements(numbers, threshold):\n    return None\nsys.exit(0)\n```"
+    assert score_prediction("pass_at_1", he, exits) == 0.0
+    main = "\n\nif __name__ == '__main__':\n    import sys\n    sys.exit(0)\n```"
+    assert score_prediction("pass_at_1", he, he.gold.removesuffix("```") + main) == 1.0
+    assert score_prediction("pass_at_1", he, wrong.removesuffix("```") + main) == 0.0
     assert "from typing import List" in build_program(he, wrong)
     mbpp = _item("mbpp", "mbpp/11")
     assert score_prediction("pass_at_1", mbpp, "Here it is:\n" + mbpp.gold + "\nDone.") == 1.0
@@ -236,6 +272,10 @@ def test_bfcl_and_mc_fixed_predictions():
         == 1.0
     )
     assert score_prediction("ast_match", item, "calculate_triangle_area(base=5, height=10)") == 0.0
+    # BFCL's type and required-parameter checks (the item carries the function's schema)
+    assert item.function is not None and item.function["parameters"]["required"] == ["base", "height"]
+    assert score_prediction("ast_match", item, "calculate_triangle_area(base=10, height=5.0)") == 0.0
+    assert score_prediction("ast_match", item, "calculate_triangle_area(base=10)") == 0.0
     assert score_prediction("ast_match", item, "The area is 25.") == 0.0
     mc = load_task("arc_challenge", dev_size=1, test_size=1).dev[0]
     assert score_prediction("mc_loglik", mc, mc.gold) == 1.0
