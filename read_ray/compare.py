@@ -198,7 +198,7 @@ def _finished_run(cfg: ReadConfig, log):
 def run_arm(arm: Arm, out: Path, log) -> dict:
     """Run one arm to the end, score it on the test split, and write arms/<name>.json last."""
     from read_ray.report import write_report
-    from read_ray.runtime.controller import task_requirement, task_utility
+    from read_ray.runtime.controller import task_report, task_requirement
     from read_ray.runtime.rundir import atomic_write
 
     cfg, spent_records, grid = arm.cfg, [], None
@@ -212,7 +212,8 @@ def run_arm(arm: Arm, out: Path, log) -> dict:
     spent_records += records
     card = _card(cfg)
     caps = cfg.capabilities.names
-    test_utility = task_utility(cfg, card, student, "test")
+    test = task_report(cfg, card, student, "test")      # and each (sub)task's raw scores
+    test_utility = test["utility"]
     test_utility_0 = initial_test_utility(cfg, run.root, out)
     profile = np.asarray(records[-1]["profile_after"])
     delta_s = profile - np.asarray(records[0]["profile_before"])
@@ -221,7 +222,8 @@ def run_arm(arm: Arm, out: Path, log) -> dict:
                **{f"profile/{c}": float(x) for c, x in zip(caps, profile, strict=True)},
                **spend_totals(caps, spent_records)}
     result = {"policy": arm.policy, "seed": arm.seed, "run_dir": _relative(run.root, out), "metrics": metrics,
-              "allocations": [r["allocation"] for r in records], "ledger": records[-1]["ledger"], "grid": grid}
+              "allocations": [r["allocation"] for r in records], "ledger": records[-1]["ledger"], "grid": grid,
+              "test_subtasks": test["subtasks"]}
     atomic_write(out / "arms" / f"{arm.name}.json", json.dumps(result, indent=1))
     log(f"compare: {arm.name}: test utility {test_utility:.4f} ({metrics['test_utility_change']:+.4f}), "
         f"{metrics['tokens/total']:,.0f} tokens")
@@ -278,10 +280,14 @@ def summarize(cfg: ReadConfig, arms: Sequence[Arm], out: Path) -> dict:
     if reference is not None:
         for policy, diff in paired_differences(per_seed, reference, "test_utility_change").items():
             table[policy]["paired_utility_change"] = diff
-    return {"task": cfg.task.name, "utility": cfg.task.utility, "evaluation_split": "test",
+    card = _card(cfg)
+    utility = cfg.task.utility if not card.subtasks else (
+        f"mean gap closure over {', '.join(s.name for s in card.subtasks)} on {cfg.task.utility} "
+        "(0 = initial student, 100 = teacher)")
+    return {"task": cfg.task.name, "utility": utility, "evaluation_split": "test",
             "total_tokens": cfg.budget.total_tokens, "num_rounds": cfg.budget.num_rounds, "seeds": seeds,
             "capabilities": list(cfg.capabilities.names),
-            "requirement": task_requirement(cfg, _card(cfg)).tolist(), "policies": table,
+            "requirement": task_requirement(cfg, card).tolist(), "policies": table,
             "paired_reference": reference,
             "ci": "Student-t 95% half-width over seeds; null with one seed"}
 
