@@ -11,6 +11,15 @@ worker group, which trains the round again from its start checkpoint (the last c
 is reported before the end of a fit). Only the attempt that finishes reports tokens, so a round is charged
 for what it trained once, exactly as without the failure.
 
+Between rounds the student stays in the training precision: the checkpoint is saved in it (bf16 under
+train.precision=bf16) and the next round loads it in it, not in fp32. The optimiser state is *not* carried
+across rounds: each fit starts a fresh AdamW (moments at zero) from the last committed weights, so the
+first steps of a round take Adam's bias-corrected, un-averaged update; carrying it would mean saving the
+full optimiser state (2x the weights in fp32) with every round's student. Its effect is not measured.
+Every micro-step trained on is applied: a trailing partial gradient-accumulation step (fewer than
+train.grad_accum_steps micro-steps left at the end of the schedule) is stepped as a shorter accumulation
+with the same per-micro-step weight, so no token is charged that did not reach the weights.
+
 The worker group starts each round. Its start-up costs 17-25 s per fit on the `default` preset (at most
 11% of a round there, less on a cluster, where a round trains on far more tokens; benchmarks/RESULTS.md).
 Keeping one group for the whole run would need a torch process group held across `TorchTrainer.fit`
@@ -87,6 +96,22 @@ class StudentUpdate:
     peak_rss_bytes: int = 0             # largest peak resident set size over the workers
 
 
+TRAIN_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+"""train.precision -> the dtype the student is loaded in (DeepSpeed keeps fp32 master weights itself)."""
+
+
+def accumulation_weight(step: int, num_micro_steps: int, grad_accum_steps: int) -> float:
+    """Loss weight of micro-step `step` so that every optimizer step averages its micro-steps' gradients.
+
+    DeepSpeed divides each micro-step's loss by grad_accum_steps; a trailing partial step of r < GA
+    micro-steps gets weight GA / r, so its gradient is the mean over its r micro-steps, as in a full one.
+    """
+    tail = num_micro_steps % grad_accum_steps
+    if tail and step >= num_micro_steps - tail:
+        return grad_accum_steps / tail
+    return 1.0
+
+
 def train_worker(config: dict) -> None:
     """Ray Train per-worker function (config comes through `train_loop_config`, never module globals)."""
     import deepspeed
@@ -108,7 +133,7 @@ def train_worker(config: dict) -> None:
 
     torch.manual_seed(config["seed"])
     tokenizer = load_tokenizer(config["init_dir"])
-    model = load_causal_lm(config["init_dir"])
+    model = load_causal_lm(config["init_dir"], dtype=TRAIN_DTYPES[train.precision])
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=deepspeed_config(train, world))
@@ -121,7 +146,9 @@ def train_worker(config: dict) -> None:
         batch_ids = mine[step * train.micro_batch_size:(step + 1) * train.micro_batch_size]
         # every rank takes the same number of steps (collectives must match); a rank whose slice ran out
         # repeats its first sample with zero weight, trained on and charged for nothing
-        weight = 1.0 if batch_ids else 0.0
+        weight = accumulation_weight(step, num_micro_steps, train.grad_accum_steps) if batch_ids else 0.0
+        if step == num_micro_steps - 1:      # the last micro-step ends an accumulation, partial or not: apply it
+            engine.set_gradient_accumulation_boundary(True)
         batch_samples = [samples[i] for i in (batch_ids or mine[:1] or order[:1])]
         batch = {k: v.to(engine.device) for k, v in collate(batch_samples, tokenizer.pad_token_id, topk=topk).items()}
         logits = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits

@@ -1,14 +1,19 @@
-"""The teacher deployment on real Ray Serve: same tokens and counts as its engine, batching, HTTP on loopback."""
+"""The teacher deployment on real Ray Serve: same tokens and counts as its engine, batching, HTTP on loopback,
+an event loop that a decoding batch does not block, async engines served request by request."""
 
 import asyncio
 import json
+import time
 import urllib.request
 
 import pytest
 
 from read_ray.config import load_config, replace
+from read_ray.core.rounds import RoundPlan
+from read_ray.core.templates import Prompt
 from read_ray.model.generation import Completion
 from read_ray.runtime.cluster import free_ports
+from read_ray.runtime.controller import collect_generation, launch_generation
 from read_ray.runtime.teacher import HFEngine, batch_seed, start_teacher, stop_teacher
 
 PROMPTS = ["What is 2 + 2?", "Name a colour.", "Write one word.", "Count to three."]
@@ -23,6 +28,32 @@ class RecordingEngine:
 
     def count_prompt_tokens(self, prompts):
         return [len(p.split()) for p in prompts]
+
+
+class SlowEngine(RecordingEngine):
+    """A blocking engine that takes 3 s per batch, like a long decode."""
+
+    def generate(self, prompts, max_new_tokens, *, seed):
+        time.sleep(3.0)
+        return super().generate(prompts, max_new_tokens, seed=seed)
+
+
+class AsyncEngine:
+    """An engine whose generate is a coroutine (our protocol's shape of vLLM's AsyncLLMEngine): reports how
+    many calls were in it at once, the prompts per call and the seed it got."""
+
+    def __init__(self):
+        self.inside = self.peak = 0
+
+    async def generate(self, prompts, max_new_tokens, *, seed):
+        self.inside += 1
+        self.peak = max(self.peak, self.inside)
+        await asyncio.sleep(0.5)
+        self.inside -= 1
+        return [Completion(f"{len(prompts)}|{self.peak}|{seed}", 1, 1) for _ in prompts]
+
+    def count_prompt_tokens(self, prompts):
+        return [1 for _ in prompts]
 
 
 
@@ -49,6 +80,19 @@ def test_deployment_matches_engine_and_serves_http(ray_cluster, tiny_dir):
             over_http = json.loads(reply.read())
         assert over_http["text"] == direct[0].text
         assert handle.peak_rss_bytes.remote().result(timeout_s=60) > 50 * 2**20
+
+        # The round's path: what is charged is what the engine consumed; samples are its ids as they are
+        # (the tiny random model never stops: every answer is cut at its limit and gets no eos)
+        prompts = tuple(Prompt("math", f"math/t{i}", i, text, ()) for i, text in enumerate(PROMPTS))
+        plan = RoundPlan(round_index=0, allocation=(1.0,), prompts=prompts, prompts_per_capability={"math": 4},
+                         max_new_tokens={"math": 8}, generation_cap_tokens=10_000, training_cap_tokens=10_000,
+                         progress_frac=0.0, recent_source_ids={}, blocked_count=0, capped_count=0)
+        summary, samples, rows = collect_generation(launch_generation(handle, plan, seed=0), engine.tokenizer)
+        assert summary.prompt_tokens["math"] == sum(counts) == sum(len(d.prompt_ids) for d in direct)
+        assert [r["finish_reason"] for r in rows] == ["length"] * 4
+        assert [s.prompt_ids for s in samples] == [d.prompt_ids for d in direct]
+        assert all(len(s.completion_ids) == 8 and engine.tokenizer.eos_token_id not in s.completion_ids
+                   for s in samples)
     finally:
         stop_teacher()
 
@@ -66,6 +110,35 @@ def test_serve_batches_concurrent_requests(ray_cluster):
         sizes = [int(r["text"].split("|")[0]) for r in results]
         assert [r["text"].split("|")[1] for r in results] == [f"PROMPT NUMBER {i}"[:5] for i in range(8)]
         assert max(sizes) <= 4 and max(sizes) > 1            # batched, never beyond max_batch_size
+    finally:
+        stop_teacher()
+
+
+@pytest.mark.timeout(300)
+def test_a_decoding_batch_does_not_block_the_replica(ray_cluster):
+    handle = start_teacher(load_config("tiny"), engine_factory=SlowEngine)
+    try:
+        handle.count_prompt_tokens.remote(["warm up"]).result(timeout_s=60)
+        pending = handle.generate.remote("a long answer", 5)
+        time.sleep(0.5)                                      # the batch is decoding now
+        start = time.perf_counter()
+        assert handle.count_prompt_tokens.remote(["two words"]).result(timeout_s=60) == [2]
+        assert time.perf_counter() - start < 1.5             # answered during the 3 s decode, not after it
+        assert pending.result(timeout_s=60)["text"] == "1|A LON"
+    finally:
+        stop_teacher()
+
+
+@pytest.mark.timeout(300)
+def test_an_async_engine_gets_every_request_concurrently(ray_cluster):
+    cfg = replace(load_config("tiny"), teacher={"max_batch_size": 4, "max_ongoing_requests": 8})
+    handle = start_teacher(cfg, engine_factory=AsyncEngine)
+    try:
+        responses = [handle.generate.remote(f"prompt {i}", 5, seed=100 + i) for i in range(8)]
+        texts = [r.result(timeout_s=60)["text"].split("|") for r in responses]
+        assert [t[0] for t in texts] == ["1"] * 8                    # one request per call: no static batch
+        assert [t[2] for t in texts] == [str(100 + i) for i in range(8)]    # each with its own seed
+        assert max(int(t[1]) for t in texts) > 4                     # in the engine together, beyond a batch
     finally:
         stop_teacher()
 
