@@ -23,7 +23,7 @@ import contextlib
 import json
 import sys
 
-from read_ray.config import POLICIES, load_config, replace, to_yaml, validate
+from read_ray.config import ABLATIONS, POLICIES, load_config, replace, to_yaml, validate
 
 
 def _stdout_to_stderr():
@@ -48,32 +48,58 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     return 0
 
 
+SIMULATE_POLICIES = ("oracle", *POLICIES, *ABLATIONS)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from read_ray.core.simulator import compare_policies
+    from read_ray.core.simulator import WORLDS, compare_policies
 
     cfg = validate(replace(_load(args), budget={"num_rounds": args.rounds}))
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
-    unknown = [p for p in policies if p not in POLICIES]
+    unknown = [p for p in policies if p not in SIMULATE_POLICIES or p == "static"]
     if unknown:
-        raise ValueError(f"--policies: unknown {', '.join(unknown)}; choose from {', '.join(POLICIES)}")
+        raise ValueError(f"--policies: unknown {', '.join(unknown)}; choose from "
+                         f"{', '.join(p for p in SIMULATE_POLICIES if p != 'static')}")
     if args.seeds < 1:
         raise ValueError("--seeds: need at least 1 seed")
+    if args.bank < 0:
+        raise ValueError("--bank: the number of offline static runs must be >= 0")
+    world = WORLDS[args.world](cfg.capabilities.names)
     with _stdout_to_stderr():
-        result = compare_policies(cfg, policies, list(range(args.seeds)))
+        result = compare_policies(cfg, policies, list(range(args.seeds)), world, bank_runs=args.bank)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     best = result["best_static_mix"]
     caps = result["world"]["capabilities"]
     mix = ", ".join(f"{c} {w:.2f}" for c, w in zip(caps, best["allocation"], strict=True) if w > 0)
-    print(f"simulated world: {result['rounds']} rounds, {result['total_tokens']:,} tokens, "
+    print(f"simulated world '{args.world}': {result['rounds']} rounds, {result['total_tokens']:,} tokens, "
           f"{len(result['seeds'])} seeds; best static mix ({mix}) reaches U = {best['final_utility']:.2f}")
-    print(f"{'policy':<12} {'final utility':>20} {'regret':>8} {'spillover':>18}")
+    if result["bank"]:
+        b = result["bank"]
+        print(f"bandit policies warm-started from {b['transitions']} transitions of {b['runs']} static runs "
+              f"(seeds disjoint from these; {b['spent_tokens']:,} tokens, outside the budget)")
+    print(f"{'policy':<12} {'final utility':>20} {'regret':>8} {'vs task_static (paired)':>24} {'spillover':>18}")
     for name, row in sorted(result["policies"].items(), key=lambda kv: -kv[1]["final_utility"]["mean"]):
-        u, s = row["final_utility"], row["spillover"]
-        print(f"{name:<12} {u['mean']:>12.2f} ± {u['ci95']:<5.2f} {row['regret']['mean']:>8.2f} "
+        u, s, d = row["final_utility"], row["spillover"], row.get("vs_task_static")
+        paired = f"{d['mean']:+.2f} ± {d['ci95']:.2f}" if d else ""
+        print(f"{name:<12} {u['mean']:>12.2f} ± {u['ci95']:<5.2f} {row['regret']['mean']:>8.2f} {paired:>24} "
               f"{s['mean']:>10.3f} ± {s['ci95']:<5.3f}")
-    print("± = half-width of the 95% confidence interval over seeds (Student t)")
+    print("utility = noise-free U (true weights . s); oracle = myopic, knows the world; task_static = w = r_tau;\n"
+          "± = half-width of the 95% confidence interval over seeds (Student t)")
+    return 0
+
+
+def cmd_bank(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from read_ray.experiments.bank import build_bank
+
+    cfg = _load(args)
+    sources = [Path(p) for p in args.runs]
+    bank = build_bank(cfg, sources, Path(args.out))
+    print(f"transition bank {args.out}: {len(bank.transitions)} transitions from {len(bank.sources)} runs "
+          f"({bank.spent_tokens:,} tokens spent by those runs, reported outside any budget)")
     return 0
 
 
@@ -230,7 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = sub.add_parser("simulate", help="run allocation policies in the synthetic capability world")
     _add_config_args(simulate)
-    simulate.add_argument("--policies", default="read,greedy,uniform,task_static,random,exp3")
+    simulate.add_argument("--policies", default="oracle,task_static,read,greedy,frozen,single_cap,uniform,random,exp3")
+    simulate.add_argument("--world", default="default", choices=("default", "shifting", "misspecified"),
+                          help="default (gsm8k-like), shifting (3 tasks, the best mix changes over the run), "
+                               "misspecified (the card's r_tau is not the utility's weights)")
+    simulate.add_argument("--bank", type=int, default=0, metavar="N",
+                          help="warm-start read/greedy/frozen from N offline static runs (disjoint seeds)")
     simulate.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1)")
     simulate.add_argument("--rounds", type=int, default=20, help="decision rounds (budget.num_rounds), METHOD.md default 20")
     simulate.add_argument("--json", action="store_true", help="print the full result as JSON")
@@ -244,6 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--search-space", default=None, help="YAML search space (default: the packaged one)")
     sweep.add_argument("--out", default=None, help="output folder (default: <run.runs_dir>/sweep-<mode>-<time>)")
     sweep.set_defaults(func=cmd_sweep)
+
+    bank = sub.add_parser("bank", help="build a transition bank from finished run directories (warm start)")
+    _add_config_args(bank)
+    bank.add_argument("runs", nargs="+", metavar="RUN_DIR_OR_FOLDER",
+                      help="run directories, or folders searched for them (e.g. a compare output)")
+    bank.add_argument("--out", required=True, help="the bank JSON to write (then: bandit.bank_path=OUT)")
+    bank.set_defaults(func=cmd_bank)
 
     run = sub.add_parser("run", help="run (or resume) a distillation; uses RAY_ADDRESS if set, else a local Ray")
     _add_config_args(run)

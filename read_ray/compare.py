@@ -9,7 +9,7 @@
       results.json  results.md  plots/utility.png plots/read_allocation.png plots/profile.png
 
 Evaluation. Every arm is scored on the task's TEST split (`task.utility`), which nothing else reads: the
-bandit's dev checkpoints (kappa decay, calibration) and the grid's pilot selection use the DEV split.
+bandit's dev checkpoints (kappa decay, the refitted reward) and the grid's pilot selection use the DEV split.
 
 Grid baseline. Static mixes (`core.comparison.grid_mixes`, keys `compare.grid_*`) each get a pilot run of
 `compare.grid_pilot_frac * B / M` tokens (policy `static`); the mix with the best dev utility then gets a
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from read_ray.config import POLICIES, ReadConfig, replace, validate
+from read_ray.config import ABLATIONS, POLICIES, ReadConfig, replace, validate
 from read_ray.core.budget import Ledger
 from read_ray.core.comparison import (
     STAGES,
@@ -45,8 +45,9 @@ from read_ray.core.comparison import (
     summarize_seeds,
 )
 
-COMPARE_POLICIES = (*(p for p in POLICIES if p != "static"), "grid")
-PAIRED_REFERENCES = ("task_static", "uniform")   # the first one compared is the baseline of the paired table
+COMPARE_POLICIES = (*(p for p in POLICIES if p != "static"), "grid", *ABLATIONS)
+# Δ utility is paired by seed against each of these that ran (task_static = w = r_tau, the paper's bar)
+PAIRED_REFERENCES = ("task_static", "grid", "uniform")
 HEADLINE = ("test_utility", "test_utility_change", "on_target_gain", "off_target_change", "spillover",
             "tokens/total", "seconds/round")
 
@@ -96,7 +97,9 @@ def plan_arms(cfg: ReadConfig, policies: Sequence[str], seeds: Sequence[int], ou
     for seed in seeds:
         for policy in policies:
             base = replace(cfg, run={"name": f"{policy}_seed{seed}", "runs_dir": runs_dir, "seed": seed},
-                           bandit={"policy": policy if policy != "grid" else "uniform"})
+                           bandit={"policy": "read" if policy in ABLATIONS else "uniform" if policy == "grid"
+                                   else policy})
+            base = replace(base, **ABLATIONS.get(policy, {}))
             if policy != "grid":
                 arms.append(Arm(policy, seed, _checked(base, f"{policy} seed {seed}")))
                 continue
@@ -276,10 +279,10 @@ def summarize(cfg: ReadConfig, arms: Sequence[Arm], out: Path) -> dict:
                          "allocations": {str(r["seed"]): r["allocations"] for r in rows}}
         if policy == "grid":
             table[policy]["grid"] = {str(r["seed"]): r["grid"] for r in rows}
-    reference = next((p for p in PAIRED_REFERENCES if p in policies), None)
-    if reference is not None:
+    references = [p for p in PAIRED_REFERENCES if p in policies]
+    for reference in references:
         for policy, diff in paired_differences(per_seed, reference, "test_utility_change").items():
-            table[policy]["paired_utility_change"] = diff
+            table[policy].setdefault("paired_utility_change", {})[reference] = diff
     card = _card(cfg)
     utility = cfg.task.utility if not card.subtasks else (
         f"mean gap closure over {', '.join(s.name for s in card.subtasks)} on {cfg.task.utility} "
@@ -288,7 +291,7 @@ def summarize(cfg: ReadConfig, arms: Sequence[Arm], out: Path) -> dict:
             "total_tokens": cfg.budget.total_tokens, "num_rounds": cfg.budget.num_rounds, "seeds": seeds,
             "capabilities": list(cfg.capabilities.names),
             "requirement": task_requirement(cfg, card).tolist(), "policies": table,
-            "paired_reference": reference,
+            "paired_references": references,
             "ci": "Student-t 95% half-width over seeds; null with one seed"}
 
 
@@ -305,7 +308,7 @@ def write_results(out: Path, results: dict) -> None:
     lines = [f"# Policy comparison on `{results['task']}`", "",
              f"Budget {results['total_tokens']:,} tokens per policy, {results['num_rounds']} rounds, seeds "
              f"{', '.join(map(str, results['seeds']))}. Utility = `{results['utility']}` on the TEST split "
-             f"(never used for calibration or selection). Cells: mean ± 95% CI half-width over seeds "
+             f"(never used for any choice). Cells: mean ± 95% CI half-width over seeds "
              f"(Student t; mean only with one seed). Profile points: 0 = initial student, 100 = teacher.", "",
              "| policy | test utility | Δ utility | on-target gain | off-target change | spillover | tokens | "
              "seconds |", "| --- |" + " ---: |" * 7]
@@ -313,8 +316,7 @@ def write_results(out: Path, results: dict) -> None:
     for policy, row in table.items():
         lines.append(f"| {policy} | " + " | ".join(_cell(row["metrics"][k], f) for k, f in zip(HEADLINE, fmts,
                                                                                                strict=True)) + " |")
-    reference = results.get("paired_reference")
-    if reference is not None:
+    for reference in results.get("paired_references", []):
         lines += ["", f"## Δ utility against `{reference}`, paired by seed", "",
                   f"Per seed, the policy's Δ utility minus `{reference}`'s (same initial student, probes and test "
                   "split): a CI that excludes 0 separates the two.", "",
@@ -322,7 +324,7 @@ def write_results(out: Path, results: dict) -> None:
         for policy, row in table.items():
             if policy == reference:
                 continue
-            diff = row["paired_utility_change"]
+            diff = row["paired_utility_change"][reference]
             lines.append(f"| {policy} | {_cell(diff, '+.4f')} | {', '.join(format(v, '+.4f') for v in diff['values'])} |")
     for title, keys, fmt in (("Tokens per capability (teacher + training)", [f"tokens/{c}" for c in caps], ",.0f"),
                              ("Final capability profile", [f"profile/{c}" for c in caps], "+.1f"),

@@ -61,9 +61,13 @@ def candidate_actions(
     previous: np.ndarray | None = None,
     perturb_delta: float = 0.1,
     local: bool = True,
+    prior: np.ndarray | None = None,
 ) -> np.ndarray:
-    """A(tau): sparse top-k mixtures, plus local perturbations of the previous allocation. Shape [A, C]."""
+    """A(tau): the `prior` (first, when given), sparse top-k mixtures, and local perturbations of the
+    previous allocation. Shape [A, C]."""
     actions = sparse_mixtures(requirement, top_k, weight_grid)
+    if prior is not None:
+        actions = np.concatenate([np.asarray(prior, dtype=np.float64)[None, :], actions])
     if local and previous is not None:
         actions = np.concatenate([actions, local_perturbations(previous, perturb_delta)])
     return dedupe(actions)
@@ -73,7 +77,8 @@ def dedupe(actions: np.ndarray) -> np.ndarray:
     """Round to a fixed precision and drop repeats, keeping first-seen order (deterministic)."""
     rounded = np.round(np.asarray(actions, dtype=np.float64), _DECIMALS)
     _, first = np.unique(rounded, axis=0, return_index=True)
-    return rounded[np.sort(first)]
+    kept = rounded[np.sort(first)]
+    return kept / kept.sum(axis=1, keepdims=True)      # rounding 1/3 must not leave the simplex
 
 
 def uniform_allocation(num_caps: int) -> np.ndarray:

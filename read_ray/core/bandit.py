@@ -6,7 +6,7 @@
   trained together as one batched computation (independent parameters, elementwise Adam: identical to
   J separate fits, J times fewer Python steps).
 - `ucb_scores` / `select_ucb`: the exploration rule, a = argmax mu + kappa * sigma.
-- `KappaSchedule` and `RewardCalibration`: the dev-checkpoint logic of METHOD.md.
+- `KappaSchedule` and `RequirementRefit`: the dev-checkpoint logic (kappa decay; r refitted on dev).
 
 Everything a resumed run needs to select exactly what an uninterrupted run would is in `state_dict`.
 """
@@ -177,26 +177,39 @@ class KappaSchedule:
 
 
 @dataclass(frozen=True)
-class RewardCalibration:
-    """Affine map from cumulative proxy reward to observed dev-utility change, refit at dev checkpoints."""
+class RequirementRefit:
+    """r refitted online from dev checkpoints: the reward tied to the task (`reward.source=refit`).
 
-    points: tuple[tuple[float, float], ...] = ()   # (cumulative proxy reward, dev utility change)
-    slope: float = 1.0
-    intercept: float = 0.0
+    Each dev interval gives a point (delta_s summed over its rounds, dev utility change over it). The
+    weights minimise  sum (dU - r . ds)^2 + lam * |r - a * r_tau|^2,  where a is the least-squares scale of
+    the proxy r_tau . ds onto dU (proxy points -> dev utility units) and lam = prior_weight * trace(X^T X)
+    / C, so the prior dominates until the data can tell capabilities apart. This is the identifier's loss
+    on the run's own transitions; with no points it is r_tau (scale 1). Negative weights are clipped: a
+    capability cannot be worth less than nothing to the task.
+    """
+
+    requirement: tuple[float, ...]
+    prior_weight: float = 1.0
+    points: tuple[tuple[tuple[float, ...], float], ...] = ()   # (delta_s over the interval, dev delta U)
+
+    def add_point(self, delta_s: np.ndarray, dev_utility_delta: float) -> RequirementRefit:
+        point = (tuple(float(x) for x in delta_s), float(dev_utility_delta))
+        return RequirementRefit(self.requirement, self.prior_weight, (*self.points, point))
 
     @property
-    def reward_scale(self) -> float:
-        """Multiplier applied to later rewards: the fitted slope when positive, else 1."""
-        return self.slope if self.slope > 0 else 1.0
-
-    def add_point(self, cumulative_reward: float, dev_utility_change: float) -> RewardCalibration:
-        points = (*self.points, (float(cumulative_reward), float(dev_utility_change)))
-        xs = np.array([p[0] for p in points])
-        ys = np.array([p[1] for p in points])
-        if len(points) < 2 or np.ptp(xs) < 1e-12:
-            return RewardCalibration(points, self.slope, self.intercept)
-        slope, intercept = np.polyfit(xs, ys, 1)
-        return RewardCalibration(points, float(slope), float(intercept))
+    def weights(self) -> np.ndarray:
+        r = np.asarray(self.requirement, dtype=np.float64)
+        if not self.points:
+            return r
+        x = np.array([p[0] for p in self.points], dtype=np.float64)
+        y = np.array([p[1] for p in self.points], dtype=np.float64)
+        proxy = x @ r
+        scale = float(proxy @ y / (proxy @ proxy)) if proxy @ proxy > 1e-12 else 0.0
+        prior = max(scale, 0.0) * r
+        gram = x.T @ x
+        lam = self.prior_weight * max(float(np.trace(gram)) / len(r), 1e-12)
+        w = np.linalg.solve(gram + lam * np.eye(len(r)), x.T @ y + lam * prior)
+        return np.clip(w, 0.0, None)
 
 
 def feature_dim(num_caps: int) -> int:
@@ -204,7 +217,7 @@ def feature_dim(num_caps: int) -> int:
 
 
 def features_for(context: Context, actions: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
-    """[x; a; a * headroom] for every candidate action a. Shape [A, feature_dim(C)].
+    """[x; a; sqrt(a) * headroom] for every candidate action a. Shape [A, feature_dim(C)].
 
     headroom_c = 1 - s_c / 100 is the share of the student-teacher gap still open on capability c
     **[ours]**: a round's gain on c scales with both the data it gets and the gap left, an interaction a

@@ -109,10 +109,11 @@ def paired_differences(per_policy: Mapping[str, Sequence[Mapping[str, float]]], 
 
 
 def grid_mixes(requirement: np.ndarray, top_k: int, weights: Sequence[float]) -> np.ndarray:
-    """Static mixes the grid baseline pilots: one-hots and mixtures over the top-k of r_tau on the weight
-    grid, plus the uniform mix. Shape [M, C], deterministic order."""
+    """Static mixes the grid baseline pilots: r_tau itself, one-hots and mixtures over the top-k of r_tau on
+    the weight grid, plus the uniform mix. Shape [M, C], deterministic order (r_tau first)."""
     r = np.asarray(requirement, dtype=np.float64)
-    return dedupe(np.concatenate([sparse_mixtures(r, top_k, weights), uniform_allocation(len(r))[None, :]]))
+    return dedupe(np.concatenate([(r / r.sum())[None, :], sparse_mixtures(r, top_k, weights),
+                                  uniform_allocation(len(r))[None, :]]))
 
 
 def pilot_budget_tokens(total_tokens: int, pilot_frac: float, num_mixes: int) -> int:

@@ -9,6 +9,7 @@ import numpy as np
 
 from read_ray.config import ReadConfig
 from read_ray.core.bandit import Context
+from read_ray.core.bank import load_bank
 from read_ray.core.policies import make_policy
 from read_ray.core.reward import RewardTerms
 
@@ -18,8 +19,9 @@ class BanditLearner:
 
     def __init__(self, cfg: ReadConfig, num_caps: int, seed: int):
         mix = np.array([cfg.bandit.static_mix.get(c, 0.0) for c in cfg.capabilities.names])
+        bank = load_bank(cfg.bandit.bank_path, cfg.capabilities.names) if cfg.bandit.bank_path else None
         self.policy = make_policy(cfg.bandit.policy, num_caps=num_caps, seed=seed, allocation=cfg.allocation,
-                                  bandit=cfg.bandit, reward=cfg.reward, static_mix=mix)
+                                  bandit=cfg.bandit, reward=cfg.reward, static_mix=mix, bank=bank)
 
     def select(self, context: Context) -> np.ndarray:
         return self.policy.select(context)
@@ -54,7 +56,7 @@ class BanditLearner:
         except Exception as exc:  # a truncated or foreign file
             raise ValueError(f"bandit state {path} is missing or corrupt ({exc}); delete the round folder "
                              f"that holds it to redo that round") from None
-        self.policy.load_state_dict(state)
+        self.policy.load_state_dict(state)          # a bank other than the one it was fitted with: ValueError
 
 
 def start_learner(cfg: ReadConfig, num_caps: int, seed: int, state_path: str | None = None):

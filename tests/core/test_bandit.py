@@ -1,5 +1,6 @@
-"""Bandit: ensemble reward model, UCB rule, kappa schedule, calibration, policies, exact resume."""
+"""Bandit: ensemble reward model, UCB rule, kappa schedule, refitted r, prior, bank, policies, exact resume."""
 
+import dataclasses
 import io
 
 import numpy as np
@@ -12,11 +13,12 @@ from read_ray.core.bandit import (
     Context,
     EnsembleRewardModel,
     KappaSchedule,
-    RewardCalibration,
+    RequirementRefit,
     feature_dim,
     features_for,
     select_ucb,
 )
+from read_ray.core.bank import Transition, TransitionBank
 from read_ray.core.policies import Exp3Policy, ReadPolicy, make_policy
 from read_ray.core.reward import RewardTerms
 
@@ -108,26 +110,124 @@ def test_kappa_decays_only_without_improvement():
     assert k.kappa == pytest.approx(0.7) and k.best_dev_utility == 6.0
 
 
-def test_calibration_fits_affine_slope():
-    cal = RewardCalibration()
-    assert cal.reward_scale == 1.0
-    for x in (1.0, 2.0, 4.0):
-        cal = cal.add_point(x, 0.5 * x + 1)
-    assert cal.slope == pytest.approx(0.5) and cal.intercept == pytest.approx(1.0)
-    assert cal.reward_scale == pytest.approx(0.5)
-    neg = RewardCalibration().add_point(1, 1).add_point(2, 0)
-    assert neg.slope < 0 and neg.reward_scale == 1.0   # a negative slope never flips rewards
+def test_refit_starts_at_r_tau_and_recovers_the_true_weights():
+    r_tau = np.array([0.6, 0.3, 0.1])
+    refit = RequirementRefit(tuple(r_tau), prior_weight=0.05)
+    assert np.allclose(refit.weights, r_tau)
+    truth = np.array([0.2, 0.7, 0.1]) * 0.01            # dev utility units per profile point
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        ds = rng.uniform(0, 10, 3)
+        refit = refit.add_point(ds, float(truth @ ds))
+    w = refit.weights
+    assert np.argmax(w) == 1 and np.allclose(w, truth, atol=0.002), w
+    # a strong prior keeps the direction of r_tau (scaled to the dev units) on the same data
+    strong = dataclasses.replace(refit, prior_weight=1e4).weights
+    assert np.argmax(strong) == 0 and np.all(strong >= 0)
 
 
-def test_warmup_is_uniform_over_candidates_and_seeded():
+def test_warmup_spends_the_prior_r_tau():
     a = ReadPolicy(C, 7, ALLOC, BANDIT, REWARD)
-    b = ReadPolicy(C, 7, ALLOC, BANDIT, REWARD)
+    wa, _ = run_policy(a, 3)
+    assert all(np.allclose(w, R) for w in wa) and a.last_scores["mode"] == "prior"
+    assert make_policy("task_static", num_caps=C, seed=0, allocation=ALLOC, bandit=BANDIT,
+                       reward=REWARD).select(ctx(0)) == pytest.approx(R)
+    one_hot = make_policy("single_cap", num_caps=C, seed=0, allocation=ALLOC, bandit=BANDIT, reward=REWARD).select(ctx(0))
+    assert one_hot.tolist() == [0, 0, 0, 1, 0, 0, 0, 0]
+
+
+def test_random_warmup_is_uniform_over_candidates_and_seeded():
+    bandit = dataclasses.replace(BANDIT, prior="random")
+    a = ReadPolicy(C, 7, ALLOC, bandit, REWARD)
+    b = ReadPolicy(C, 7, ALLOC, bandit, REWARD)
     wa, _ = run_policy(a, 3)
     wb, _ = run_policy(b, 3)
     assert all(np.array_equal(x, y) for x, y in zip(wa, wb, strict=True))
     assert a.last_scores["mode"] == "warmup"
-    cands = candidate_actions(np.asarray(R), top_k=3, weight_grid=(0.25, 0.5, 0.75))
+    cands = candidate_actions(np.asarray(R), top_k=3, weight_grid=(0.25, 0.5, 0.75), prior=np.asarray(R))
     assert any(np.allclose(wa[0], c) for c in cands)
+
+
+def test_frozen_holds_its_first_learned_allocation():
+    policy = make_policy("frozen", num_caps=C, seed=3, allocation=ALLOC, bandit=BANDIT, reward=REWARD)
+    chosen, _ = run_policy(policy, 8)
+    assert all(np.allclose(w, R) for w in chosen[:3])               # the prior rounds
+    assert all(np.array_equal(w, chosen[3]) for w in chosen[4:])      # then one decision, held
+    assert policy.last_scores["mode"] == "frozen"
+
+
+def _bank(best: np.ndarray, n: int = 40, r=R) -> TransitionBank:
+    """Offline transitions over A(tau) of `r` from a world where `best` pays 10 points per round on every
+    capability and every other candidate pays 0."""
+    cands = candidate_actions(np.asarray(r), top_k=3, weight_grid=(0.25, 0.5, 0.75), prior=np.asarray(r))
+    out = []
+    for i in range(n):
+        w = cands[i % len(cands)]
+        gain = 10.0 if np.allclose(w, best) else 0.0
+        context = Context(tuple(r), (0.0,) * C, 1.0 - (i % 3) / 30, None, None)
+        out.append(Transition(context, tuple(w), tuple(np.full(C, gain)), 0.0, None))
+    return TransitionBank(("c",) * C, tuple(out), ("synthetic",), 0)
+
+
+def test_a_bank_fitted_before_round_0_sets_the_first_learned_pick_and_resumes_exactly():
+    target = np.zeros(C)
+    target[[2, 4]] = 0.5                                           # r_tau's 2nd and 3rd capabilities
+    bandit = dataclasses.replace(BANDIT, warmup_rounds=1)
+    r = (0.0, 0.0, 0.4, 0.5, 0.1, 0.0, 0.0, 0.0)
+    context = Context(r, (0.0,) * C, 1.0, None, None)
+    bank = _bank(target, n=60, r=r)
+    warm = make_policy("read", num_caps=C, seed=0, allocation=ALLOC, bandit=bandit, reward=REWARD, bank=bank)
+    cold = make_policy("read", num_caps=C, seed=0, allocation=ALLOC, bandit=bandit, reward=REWARD)
+    for policy in (warm, cold):
+        w0 = policy.select(context)
+        assert np.allclose(w0, np.asarray(r) / sum(r))            # round 0: the prior, either way
+        policy.update(context, w0, terms(0.5, w0))
+    next_context = Context(r, (0.0,) * C, 0.9, tuple(w0), 0.5)
+    state = _save_load(warm.state_dict())
+    first_warm, first_cold = warm.select(next_context), cold.select(next_context)
+    assert np.allclose(first_warm, target), first_warm
+    assert not np.allclose(first_cold, target)
+    resumed = make_policy("read", num_caps=C, seed=0, allocation=ALLOC, bandit=bandit, reward=REWARD, bank=bank)
+    resumed.load_state_dict(state)
+    assert np.array_equal(resumed.select(next_context), first_warm)
+    other = make_policy("read", num_caps=C, seed=0, allocation=ALLOC, bandit=bandit, reward=REWARD, bank=_bank(R))
+    with pytest.raises(ValueError, match="same bandit.bank_path"):
+        other.load_state_dict(state)
+
+
+def test_confident_rule_stays_at_the_prior_unless_a_lower_bound_beats_it():
+    bandit = dataclasses.replace(BANDIT, warmup_rounds=1, leave_prior="confident", kappa=3.0)
+    policy = make_policy("read", num_caps=C, seed=1, allocation=ALLOC, bandit=bandit, reward=REWARD)
+    chosen, _ = run_policy(policy, 4)         # 3 noisy transitions: nothing is confidently better than r_tau
+    assert all(np.allclose(w, R) for w in chosen)
+    assert policy.last_scores["stayed_at_prior"] in (True, False)
+    target = np.zeros(C)
+    target[[0, 2]] = 0.5                      # a candidate far from r_tau (top 3 of R: 2, 3 and 0)
+    bank = _bank(target, n=120)
+    sure = make_policy("read", num_caps=C, seed=1, allocation=ALLOC, reward=REWARD, bank=bank,
+                       bandit=dataclasses.replace(bandit, kappa=1.0))
+    sure.select(ctx(0))
+    sure.update(ctx(0), np.asarray(R), terms(0.0, np.asarray(R)))
+    pick = sure.select(ctx(1))
+    assert np.allclose(pick, target) and not sure.last_scores["stayed_at_prior"]   # the bank makes it certain
+
+
+def test_dev_checkpoints_feed_the_refit_and_the_dev_utility_reward():
+    refit = make_policy("read", num_caps=C, seed=0, allocation=ALLOC, bandit=BANDIT,
+                        reward=dataclasses.replace(REWARD, source="refit"))
+    run_policy(refit, 2)
+    refit.on_dev_checkpoint(1.5, 0.0)
+    assert len(refit.refit.points) == 1 and refit.refit.points[0][1] == pytest.approx(1.5)
+    run_policy(refit, 1, start=2)
+    refit.on_dev_checkpoint(2.0, 0.0)
+    assert refit.refit.points[1][1] == pytest.approx(0.5)             # the interval's own change
+    dev = make_policy("read", num_caps=C, seed=0, allocation=ALLOC,
+                      bandit=dataclasses.replace(BANDIT, target="reward", dev_every_rounds=1),
+                      reward=dataclasses.replace(REWARD, source="dev_utility"))
+    run_policy(dev, 1)
+    assert not dev.model.fitted                                      # no round has a dev change yet
+    dev.on_dev_checkpoint(0.8, 0.0)
+    assert dev.model.fitted and dev.transitions[0].dev_utility_delta == pytest.approx(0.8)
 
 
 def test_read_finds_the_known_best_arm():
@@ -149,7 +249,8 @@ def _save_load(state: dict) -> dict:
     return torch.load(buffer, weights_only=True)
 
 
-@pytest.mark.parametrize("name", ["read", "greedy", "random", "exp3", "uniform", "task_static"])
+@pytest.mark.parametrize("name", ["read", "greedy", "frozen", "random", "exp3", "uniform", "task_static",
+                                  "single_cap"])
 def test_resume_selects_what_an_uninterrupted_run_would(name):
     full = make_policy(name, num_caps=C, seed=11, allocation=ALLOC, bandit=BANDIT, reward=REWARD)
     uninterrupted, _ = run_policy(full, 8)
@@ -179,5 +280,5 @@ def test_features_shape():
 
 def test_unknown_policy():
     with pytest.raises(ValueError, match="unknown policy"):
-        make_policy("oracle", num_caps=C, seed=0, allocation=ALLOC, bandit=BANDIT, reward=REWARD)
+        make_policy("no_such_policy", num_caps=C, seed=0, allocation=ALLOC, bandit=BANDIT, reward=REWARD)
 

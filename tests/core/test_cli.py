@@ -61,10 +61,16 @@ def test_simulate_json_has_every_policy():
 
 
 def test_simulate_table_and_bad_policy():
-    out = cli("simulate", "--seeds", "2", "--rounds", "4", "--policies", "uniform,task_static")
-    assert out.returncode == 0 and "task_static" in out.stdout and "95%" in out.stdout
-    bad = cli("simulate", "--policies", "oracle")
-    assert bad.returncode == 2 and "oracle" in bad.stderr
+    out = cli("simulate", "--seeds", "2", "--rounds", "4", "--world", "shifting",
+              "--policies", "oracle,task_static,single_cap,no_ident")
+    assert out.returncode == 0 and "95%" in out.stdout and "world 'shifting'" in out.stdout
+    rows = {line.split()[0]: line for line in out.stdout.splitlines()[2:6]}
+    assert set(rows) == {"oracle", "task_static", "single_cap", "no_ident"}
+    assert rows["oracle"].count("±") == 3 and rows["task_static"].count("±") == 2   # paired vs task_static
+    bad = cli("simulate", "--policies", "static")
+    assert bad.returncode == 2 and "static" in bad.stderr
+    bad = cli("simulate", "--world", "nowhere")
+    assert bad.returncode == 2 and "nowhere" in bad.stderr
 
 
 @pytest.mark.parametrize(

@@ -86,9 +86,11 @@ def test_spend_totals_sum_tokens_per_capability_and_seconds_per_stage():
 
 def test_grid_mixes_and_pilot_budget():
     mixes = grid_mixes(R, 2, (0.5,))
-    expected = [[1, 0, 0, 0], [0, 1, 0, 0], [0.5, 0.5, 0, 0], [0.25] * 4]
-    assert sorted(map(tuple, mixes.tolist())) == sorted(map(tuple, expected))
-    assert len(grid_mixes(R, 1, (0.5,))) == 2 and np.allclose(mixes.sum(1), 1)
+    r_tau = list(np.asarray(R) / np.sum(R))
+    expected = [r_tau, [1, 0, 0, 0], [0, 1, 0, 0], [0.5, 0.5, 0, 0], [0.25] * 4]
+    assert np.allclose(mixes[0], r_tau)                       # the paper's task-static mix is a candidate
+    assert sorted(map(tuple, np.round(mixes, 6).tolist())) == sorted(map(tuple, np.round(expected, 6).tolist()))
+    assert len(grid_mixes(R, 1, (0.5,))) == 3 and np.allclose(mixes.sum(1), 1)
     assert pilot_budget_tokens(6000, 0.2, 4) == 300
     with pytest.raises(ValueError, match="grid_pilot_frac"):
         pilot_budget_tokens(10, 0.1, 4)

@@ -16,7 +16,8 @@ from read_ray.core.comparison import STAGES
 
 @pytest.mark.timeout(1800)   # ~3 min on 2 quiet cores; a shared box is much slower
 def test_compare_tiny_uniform_and_grid(ray_cluster, tmp_path):
-    cfg = load_config("tiny", ["budget.num_rounds=1", "compare.grid_top_k=1"])
+    # r_tau uniform: the grid's candidates are r_tau (= the uniform mix) and the top-1 one-hot, two pilots
+    cfg = load_config("tiny", ["budget.num_rounds=1", "compare.grid_top_k=1", "task.requirement_source=uniform"])
     out = tmp_path / "cmp"
     run_compare(cfg, ["uniform", "grid"], [1], out, log=lambda m: None)
 
@@ -34,14 +35,16 @@ def test_compare_tiny_uniform_and_grid(ray_cluster, tmp_path):
     for plot in ("utility.png", "profile.png"):
         assert (out / "plots" / plot).stat().st_size > 1000
     assert "| grid |" in (out / "results.md").read_text()
-    # Δ utility paired by seed against uniform (no task_static here)
-    assert data["paired_reference"] == "uniform"
-    paired = data["policies"]["grid"]["paired_utility_change"]
+    # Δ utility paired by seed against each reference that ran (no task_static here)
+    assert data["paired_references"] == ["grid", "uniform"]
+    paired = data["policies"]["grid"]["paired_utility_change"]["uniform"]
+    assert data["policies"]["uniform"]["paired_utility_change"]["grid"]["values"] == pytest.approx(
+        [-v for v in paired["values"]])
     per_policy = {p: data["policies"][p]["metrics"]["test_utility_change"]["values"] for p in ("grid", "uniform")}
     assert paired["values"] == pytest.approx([g - u for g, u in zip(per_policy["grid"], per_policy["uniform"], strict=True)])
     assert "against `uniform`, paired by seed" in (out / "results.md").read_text()
 
-    # the grid's pilots (math one-hot, uniform) are charged: its final run's ledger holds B minus their spending
+    # the grid's pilots (r_tau = uniform, a one-hot) are charged: its final run's ledger holds B minus their spending
     grid = data["policies"]["grid"]["grid"]["1"]
     assert len(grid["mixes"]) == 2 and grid["pilot_budget_tokens"] == int(6000 * 0.2) // 2
     assert all(0 < s <= grid["pilot_budget_tokens"] for s in grid["pilot_spent_tokens"])
