@@ -7,11 +7,13 @@ import time
 import urllib.request
 
 import pytest
+import torch
 
 from read_ray.config import load_config, replace
 from read_ray.core.rounds import RoundPlan
 from read_ray.core.templates import Prompt
 from read_ray.model.generation import Completion
+from read_ray.model.training import IGNORE_INDEX, collate
 from read_ray.runtime.cluster import free_ports
 from read_ray.runtime.controller import collect_generation, launch_generation
 from read_ray.runtime.teacher import HFEngine, batch_seed, start_teacher, stop_teacher
@@ -61,8 +63,9 @@ class AsyncEngine:
 def test_deployment_matches_engine_and_serves_http(ray_cluster, tiny_dir):
     port, = free_ports(1)
     cfg = replace(load_config("tiny"), teacher={"model": tiny_dir, "temperature": 0.0, "http_enabled": True,
-                                                "http_port": port, "max_batch_size": 4})
-    engine = HFEngine(tiny_dir, num_threads=1)
+                                                "http_port": port, "max_batch_size": 4},
+                  train={"loss": "topk_kd", "kd_top_k": 3})
+    engine = HFEngine(tiny_dir, num_threads=1, topk=3)
     direct = engine.generate(PROMPTS, [8] * len(PROMPTS), seed=0)
     handle = start_teacher(cfg)
     try:
@@ -82,7 +85,8 @@ def test_deployment_matches_engine_and_serves_http(ray_cluster, tiny_dir):
         assert handle.peak_rss_bytes.remote().result(timeout_s=60) > 50 * 2**20
 
         # The round's path: what is charged is what the engine consumed; samples are its ids as they are
-        # (the tiny random model never stops: every answer is cut at its limit and gets no eos)
+        # (the tiny random model never stops: every answer is cut at its limit and gets no eos), with one
+        # teacher top-k row per label, so topk_kd batches collate
         prompts = tuple(Prompt("math", f"math/t{i}", i, text, ()) for i, text in enumerate(PROMPTS))
         plan = RoundPlan(round_index=0, allocation=(1.0,), prompts=prompts, prompts_per_capability={"math": 4},
                          max_new_tokens={"math": 8}, generation_cap_tokens=10_000, training_cap_tokens=10_000,
@@ -91,8 +95,11 @@ def test_deployment_matches_engine_and_serves_http(ray_cluster, tiny_dir):
         assert summary.prompt_tokens["math"] == sum(counts) == sum(len(d.prompt_ids) for d in direct)
         assert [r["finish_reason"] for r in rows] == ["length"] * 4
         assert [s.prompt_ids for s in samples] == [d.prompt_ids for d in direct]
-        assert all(len(s.completion_ids) == 8 and engine.tokenizer.eos_token_id not in s.completion_ids
-                   for s in samples)
+        assert all(len(s.completion_ids) == len(s.topk_ids) == 8 and engine.tokenizer.eos_token_id not in
+                   s.completion_ids for s in samples)
+        batch = collate(samples, engine.tokenizer.pad_token_id, topk=3)
+        assert torch.equal(batch["topk_ids"][batch["labels"] != IGNORE_INDEX][:, 0],     # greedy: top-1 = label
+                           batch["labels"][batch["labels"] != IGNORE_INDEX])
     finally:
         stop_teacher()
 
