@@ -31,7 +31,8 @@ CAPABILITIES = (
     "long_context",
     "multilingual",
 )
-POLICIES = ("read", "greedy", "frozen", "task_static", "single_cap", "uniform", "random", "exp3", "static")
+POLICIES = ("read", "greedy", "frozen", "task_static", "single_cap", "uniform", "random", "exp3", "static",
+            "schedule")
 REQUIREMENT_SOURCES = ("manual", "learned", "uniform")
 REWARD_SOURCES = ("proxy", "refit", "dev_utility")
 PRIORS = ("requirement", "random")
@@ -178,6 +179,9 @@ class BanditConfig:
     """EXP3 learning rate on importance-weighted per-capability gains."""
     static_mix: Mapping[str, float] = field(default_factory=dict)
     """The fixed allocation of policy=static (capability -> weight, normalised); `compare`'s grid sets it."""
+    schedule: tuple[Mapping[str, float], ...] = ()
+    """Policy=schedule: mixes (capability -> weight) spent in turn over equal shares of the budget, e.g.
+    [{math: 1}, {code: 1}, {tool_use: 1}] (the headroom check's fixed allocation schedules)."""
 
 
 @dataclass(frozen=True)
@@ -755,6 +759,14 @@ def validate(cfg: ReadConfig) -> ReadConfig:
     for cap, weight in k.static_mix.items():
         _check(p, cap in names, f"bandit.static_mix.{cap}: unknown capability (known: {', '.join(names)})")
         _check(p, weight >= 0, f"bandit.static_mix.{cap}: weights must be >= 0, got {weight}")
+    for i, phase in enumerate(k.schedule):
+        for cap, weight in phase.items():
+            _check(p, cap in names, f"bandit.schedule[{i}].{cap}: unknown capability (known: {', '.join(names)})")
+            _check(p, weight >= 0, f"bandit.schedule[{i}].{cap}: weights must be >= 0, got {weight}")
+        _check(p, sum(max(w, 0.0) for w in phase.values()) > 0, f"bandit.schedule[{i}]: a mix needs positive mass")
+    if k.policy == "schedule":
+        _check(p, len(k.schedule) > 0, "bandit.schedule: policy=schedule needs mixes, e.g. "
+               "bandit.schedule='[{math: 1}, {code: 1}]'")
     if k.policy == "static":
         _check(p, sum(max(w, 0.0) for w in k.static_mix.values()) > 0,
                "bandit.static_mix: policy=static needs a mix with positive mass, e.g. bandit.static_mix.math=1")

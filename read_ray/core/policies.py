@@ -125,6 +125,24 @@ class StaticMixPolicy(_Stateless):
         return self.mix.copy()
 
 
+class SchedulePolicy(_Stateless):
+    """Fixed mixes in turn over equal shares of the budget (phase = floor(spent fraction * phases)): the
+    fixed allocation schedules of the headroom check (e.g. maths -> code -> tool use)."""
+
+    name = "schedule"
+
+    def __init__(self, num_caps: int, seed: int, schedule: np.ndarray):
+        super().__init__(num_caps, seed)
+        self.phases = [StaticMixPolicy(num_caps, seed, mix).mix for mix in np.asarray(schedule, dtype=np.float64)]
+        if not self.phases:
+            raise ValueError("policy schedule needs at least one mix (bandit.schedule)")
+
+    def select(self, context: Context) -> np.ndarray:
+        self.num_selections += 1
+        phase = min(int((1.0 - context.remaining_frac) * len(self.phases) + 1e-9), len(self.phases) - 1)
+        return self.phases[phase].copy()
+
+
 class RandomPolicy(_Stateless):
     """A uniformly random candidate from the same action set ReAD chooses from, each round."""
 
@@ -345,9 +363,9 @@ class Exp3Policy:
 
 def make_policy(name: str, *, num_caps: int, seed: int, allocation: AllocationConfig,
                 bandit: BanditConfig, reward: RewardConfig, static_mix: np.ndarray | None = None,
-                bank: TransitionBank | None = None) -> Policy:
-    """`static_mix` (a vector over capabilities) is the allocation of policy `static`; `bank` warm-starts
-    read, greedy and frozen."""
+                schedule: np.ndarray | None = None, bank: TransitionBank | None = None) -> Policy:
+    """`static_mix` (a vector over capabilities) is the allocation of policy `static`, `schedule` ([P, C])
+    the mixes of policy `schedule`; `bank` warm-starts read, greedy and frozen."""
     if name in ("read", "greedy", "frozen"):
         return ReadPolicy(num_caps, seed, allocation, bandit, reward, greedy=name == "greedy",
                           frozen=name == "frozen", bank=bank)
@@ -365,5 +383,7 @@ def make_policy(name: str, *, num_caps: int, seed: int, allocation: AllocationCo
         if static_mix is None:
             raise ValueError("policy static needs a mix (bandit.static_mix)")
         return StaticMixPolicy(num_caps, seed, static_mix)
+    if name == "schedule":
+        return SchedulePolicy(num_caps, seed, np.zeros((0, num_caps)) if schedule is None else schedule)
     raise ValueError(f"unknown policy {name!r}: choose one of read, greedy, frozen, task_static, single_cap, "
-                     "uniform, random, exp3, static")
+                     "uniform, random, exp3, static, schedule")

@@ -18,10 +18,13 @@ class BanditLearner:
     """Holds one policy; every method takes and returns plain values (no Ray types)."""
 
     def __init__(self, cfg: ReadConfig, num_caps: int, seed: int):
-        mix = np.array([cfg.bandit.static_mix.get(c, 0.0) for c in cfg.capabilities.names])
+        caps = cfg.capabilities.names
+        mix = np.array([cfg.bandit.static_mix.get(c, 0.0) for c in caps])
+        schedule = np.array([[phase.get(c, 0.0) for c in caps] for phase in cfg.bandit.schedule]).reshape(-1, len(caps))
         bank = load_bank(cfg.bandit.bank_path, cfg.capabilities.names) if cfg.bandit.bank_path else None
         self.policy = make_policy(cfg.bandit.policy, num_caps=num_caps, seed=seed, allocation=cfg.allocation,
-                                  bandit=cfg.bandit, reward=cfg.reward, static_mix=mix, bank=bank)
+                                  bandit=cfg.bandit, reward=cfg.reward, static_mix=mix, schedule=schedule,
+                                  bank=bank)
 
     def select(self, context: Context) -> np.ndarray:
         return self.policy.select(context)

@@ -282,3 +282,14 @@ def test_unknown_policy():
     with pytest.raises(ValueError, match="unknown policy"):
         make_policy("no_such_policy", num_caps=C, seed=0, allocation=ALLOC, bandit=BANDIT, reward=REWARD)
 
+
+
+def test_schedule_spends_its_mixes_over_equal_shares_of_the_budget():
+    schedule = np.zeros((3, C))
+    schedule[0, 3], schedule[1, 4], schedule[2, 5] = 1.0, 1.0, 1.0            # maths -> code -> tool use
+    policy = make_policy("schedule", num_caps=C, seed=0, allocation=ALLOC, bandit=BANDIT, reward=REWARD,
+                         schedule=schedule)
+    picks = [int(np.argmax(policy.select(Context(R, (0.0,) * C, 1.0 - t / 6, None, None)))) for t in range(6)]
+    assert picks == [3, 3, 4, 4, 5, 5]
+    with pytest.raises(ValueError, match="at least one mix"):
+        make_policy("schedule", num_caps=C, seed=0, allocation=ALLOC, bandit=BANDIT, reward=REWARD)
