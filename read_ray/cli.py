@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bank = sub.add_parser("bank", help="build a transition bank from finished run directories (warm start)")
     _add_config_args(bank)
-    bank.add_argument("runs", nargs="+", metavar="RUN_DIR_OR_FOLDER",
+    bank.add_argument("--from", dest="runs", nargs="+", required=True, metavar="RUN_DIR_OR_FOLDER",
                       help="run directories, or folders searched for them (e.g. a compare output)")
     bank.add_argument("--out", required=True, help="the bank JSON to write (then: bandit.bank_path=OUT)")
     bank.set_defaults(func=cmd_bank)
