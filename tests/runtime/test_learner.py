@@ -50,3 +50,21 @@ def test_corrupt_state_is_a_clear_error(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="missing or corrupt"):
         BanditLearner(CFG, 8, seed=0).load(str(bad))
+
+
+def test_learner_warm_starts_from_bank_path_and_refuses_another_bank_on_resume(tmp_path):
+    from read_ray.core.bank import save_bank
+    from read_ray.core.simulator import default_world, simulated_bank
+
+    banks = []
+    for runs in (1, 2):
+        path = tmp_path / f"bank{runs}.json"
+        save_bank(simulated_bank(CFG, default_world(CFG.capabilities.names), runs), path)
+        banks.append(replace(CFG, bandit={"bank_path": str(path)}))
+    learner = BanditLearner(banks[0], 8, seed=0)
+    assert learner.policy.bank is not None and len(learner.policy.bank.transitions) == 2
+    learner.select(Context(tuple(R), (0.0,) * 8, 1.0, None, None))
+    assert learner.policy.model.fitted                       # fitted on the bank before the first pick
+    learner.save(str(tmp_path / "bandit.pt"))
+    with pytest.raises(ValueError, match="same bandit.bank_path"):
+        BanditLearner(banks[1], 8, seed=0).load(str(tmp_path / "bandit.pt"))

@@ -24,11 +24,28 @@ def summary(run):
     return [r["allocation"] for r in records], ledger, [r["reward"]["reward"] for r in records]
 
 
+def simulated_bank_file(tmp_path) -> str:
+    """A transition bank (2 simulated static runs) for the tiny preset's capabilities: warm start end to end."""
+    from read_ray.core.bank import save_bank
+    from read_ray.core.simulator import default_world, simulated_bank
+
+    cfg = load_config("tiny")
+    path = tmp_path / "sim_bank.json"
+    save_bank(simulated_bank(cfg, default_world(cfg.capabilities.names), 2), path)
+    return str(path)
+
+
 @pytest.mark.timeout(900)
 def test_two_round_run_and_resume(ray_cluster, tmp_path):
-    cfg = replace(tiny_cfg(tmp_path, "full"), teacher={"keep_warm": False})   # the engine is rebuilt for round 1
+    bank = simulated_bank_file(tmp_path)
+    cfg = replace(tiny_cfg(tmp_path, "full"), teacher={"keep_warm": False},   # the engine is rebuilt for round 1
+                  bandit={"bank_path": bank})
     run = run_distillation(cfg)
     records = run.records()
+    # round 0 spends the allocation prior r_tau (math .6, reasoning .4); round 1 is the warm-started pick
+    caps = cfg.capabilities.names
+    assert records[0]["allocation"] == pytest.approx([{"math": 0.6, "reasoning": 0.4}.get(c, 0) for c in caps])
+    assert records[0]["bandit_scores"]["mode"] == "prior" and records[1]["bandit_scores"]["mode"] == "ucb"
     assert len(records) >= 2 and run.complete_rounds() == list(range(len(records)))
     assert records[0]["seconds"]["teacher_restart"] == 0 < records[1]["seconds"]["teacher_restart"]
     for index in run.complete_rounds():
@@ -42,8 +59,16 @@ def test_two_round_run_and_resume(ray_cluster, tmp_path):
     last = load_causal_lm(run.round_dir(len(records) - 1) / "student")
     assert any(not torch.equal(a, b) for a, b in zip(first.parameters(), last.parameters(), strict=True))
 
+    # the run's own rounds as a bank: one transition per complete round, contexts rebuilt from the records
+    from read_ray.experiments.bank import build_bank
+
+    own = build_bank(cfg, [run.root], tmp_path / "own_bank.json")
+    assert len(own.transitions) == len(records) and own.sources == ("full",)
+    assert own.transitions[1].context.last_allocation == pytest.approx(records[0]["allocation"])
+    assert own.transitions[1].context.profile == pytest.approx(records[1]["profile_before"])
+
     # stopped after round 1, then resumed (engine kept warm): same selections, same ledger, nothing charged twice
-    cfg2 = tiny_cfg(tmp_path, "resumed")
+    cfg2 = replace(tiny_cfg(tmp_path, "resumed"), bandit={"bank_path": bank})
     partial = run_distillation(cfg2, max_rounds=1)
     assert partial.complete_rounds() == [0]
     (partial.rounds_dir / "round_0001.partial").mkdir()          # debris of an interrupted round
