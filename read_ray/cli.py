@@ -60,13 +60,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if unknown:
         raise ValueError(f"--policies: unknown {', '.join(unknown)}; choose from "
                          f"{', '.join(p for p in SIMULATE_POLICIES if p != 'static')}")
-    if args.seeds < 1:
-        raise ValueError("--seeds: need at least 1 seed")
+    if args.seeds < 1 or args.first_seed < 0:
+        raise ValueError("--seeds: need at least 1 seed; --first-seed: must be >= 0")
     if args.bank < 0:
         raise ValueError("--bank: the number of offline static runs must be >= 0")
     world = WORLDS[args.world](cfg.capabilities.names)
     with _stdout_to_stderr():
-        result = compare_policies(cfg, policies, list(range(args.seeds)), world, bank_runs=args.bank)
+        result = compare_policies(cfg, policies, list(range(args.first_seed, args.first_seed + args.seeds)), world,
+                                  bank_runs=args.bank)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -262,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "misspecified (the card's r_tau is not the utility's weights)")
     simulate.add_argument("--bank", type=int, default=0, metavar="N",
                           help="warm-start read/greedy/frozen from N offline static runs (disjoint seeds)")
-    simulate.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1)")
+    simulate.add_argument("--seeds", type=int, default=5, help="number of seeds (first-seed .. first-seed+N-1)")
+    simulate.add_argument("--first-seed", type=int, default=0, help="first seed (confirm on fresh seeds)")
     simulate.add_argument("--rounds", type=int, default=20, help="decision rounds (budget.num_rounds), METHOD.md default 20")
     simulate.add_argument("--json", action="store_true", help="print the full result as JSON")
     simulate.set_defaults(func=cmd_simulate)
