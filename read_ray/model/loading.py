@@ -132,6 +132,14 @@ def load_causal_lm(
     return model
 
 
+def load_for_evaluation(name_or_path: str | os.PathLike[str], *, num_threads: int | None = None) -> PreTrainedModel:
+    """A model for probes and task evaluation: bf16 on the GPU when this process sees one (Ray gives a
+    probe actor or evaluation task a GPU only when `resources.probe_gpus_per_actor` > 0), else fp32 on CPU."""
+    if torch.cuda.is_available():
+        return load_causal_lm(name_or_path, dtype=torch.bfloat16, num_threads=num_threads).to("cuda")
+    return load_causal_lm(name_or_path, num_threads=num_threads)
+
+
 def apply_chat_template(tokenizer: PreTrainedTokenizerBase, user_text: str) -> str:
     """One user turn rendered with the tokenizer's chat template, ready for the assistant's answer.
 

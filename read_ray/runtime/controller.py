@@ -373,10 +373,11 @@ def task_scores(cfg: ReadConfig, card, checkpoint_dir: str, split: str) -> dict:
 
     @ray.remote(num_cpus=cfg.resources.probe_cpus_per_actor, num_gpus=cfg.resources.probe_gpus_per_actor)
     def _evaluate(checkpoint: str) -> dict:
-        from read_ray.model.loading import load_causal_lm, load_tokenizer
+        from read_ray.model.loading import load_for_evaluation, load_tokenizer
         from read_ray.model.tasks import evaluate_subtasks
 
-        model, tokenizer = load_causal_lm(checkpoint, num_threads=cfg.teacher.num_threads), load_tokenizer(checkpoint)
+        model = load_for_evaluation(checkpoint, num_threads=cfg.teacher.num_threads)     # bf16 on a GPU
+        tokenizer = load_tokenizer(checkpoint)
         scores = evaluate_subtasks(model, tokenizer, card, split, limit=cfg.task.eval_limit or None,
                                    with_metric=cfg.task.utility == "metric")
         return {k: {**asdict(s), "value": None if s.value != s.value else s.value} for k, s in scores.items()}

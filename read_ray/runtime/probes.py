@@ -23,13 +23,9 @@ class ProbeEvaluator:
 
     def _model(self, checkpoint_dir: str):
         if self._loaded is None or self._loaded[0] != checkpoint_dir:
-            import torch
+            from read_ray.model.loading import load_for_evaluation, load_tokenizer
 
-            from read_ray.model.loading import load_causal_lm, load_tokenizer
-
-            model = load_causal_lm(checkpoint_dir, num_threads=self.num_threads)
-            if torch.cuda.is_available():
-                model = model.to("cuda")
+            model = load_for_evaluation(checkpoint_dir, num_threads=self.num_threads)   # bf16 on a GPU
             self._loaded = (checkpoint_dir, model, load_tokenizer(checkpoint_dir))
         return self._loaded[1], self._loaded[2]
 

@@ -96,6 +96,21 @@ def test_hf_engine_generates_on_cuda_with_exact_counts_and_topk(teacher_dir):
             assert [lp for _, lp in row] == sorted((lp for _, lp in row), reverse=True)
 
 
+@pytest.mark.timeout(300)
+def test_evaluation_runs_in_bf16_on_the_gpu(teacher_dir):
+    """Probes and task evaluation load the checkpoint in bf16 on the GPU; their scores stay close to fp32."""
+    from read_ray.model.loading import load_causal_lm, load_for_evaluation, load_tokenizer
+    from read_ray.model.scoring import mean_token_logliks
+
+    model = load_for_evaluation(teacher_dir)
+    assert next(model.parameters()).is_cuda and next(model.parameters()).dtype == torch.bfloat16
+    tokenizer = load_tokenizer(teacher_dir)
+    prompts, answers = ["What is 2 + 2?", "Name a primary colour."], ["4", "Red"]
+    bf16 = mean_token_logliks(model, tokenizer, prompts, answers)
+    fp32 = mean_token_logliks(load_causal_lm(teacher_dir), tokenizer, prompts, answers)
+    assert all(abs(a - b) < 0.5 for a, b in zip(bf16, fp32, strict=True)), (bf16, fp32)
+
+
 def _require_vllm() -> bool:
     return os.environ.get("READ_RAY_REQUIRE_VLLM") == "1"
 

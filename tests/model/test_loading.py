@@ -115,6 +115,16 @@ def test_teacher_loads_as_fp32_llama(teacher):
     assert getattr(teacher, "hf_quantizer", None) is None
 
 
+def test_evaluation_model_is_fp32_on_cpu_and_scores_like_the_teacher(teacher_dir, teacher):
+    """Probes and task evaluation load through `load_for_evaluation`: bf16 on a GPU (tests/gpu), and
+    without one the same fp32 model as `load_causal_lm`."""
+    from read_ray.model.loading import load_for_evaluation
+
+    model = load_for_evaluation(teacher_dir)
+    assert model.dtype == torch.float32 and not model.training and next(model.parameters()).device.type == "cpu"
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), teacher.parameters(), strict=True))
+
+
 def test_teacher_tokenizer(teacher_tokenizer):
     tok = teacher_tokenizer
     assert tok.padding_side == "left"
