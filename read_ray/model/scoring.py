@@ -15,7 +15,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation, localcontext
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -192,16 +192,16 @@ _MARKERS = (
 def normalise_number(text: str) -> str | None:
     """Canonical form of one number: no thousands separators, no '+', no trailing zeros ('42.0' -> '42')."""
     cleaned = text.replace(",", "").replace("$", "").strip()
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        return None
-    if not value.is_finite():
-        return None
-    if value == value.to_integral_value():
-        return str(int(value))
-    out = format(value.normalize(), "f")
-    return out
+    with localcontext(EXACT):          # never the global context: libraries set its precision (reasoning-gym)
+        try:
+            value = Decimal(cleaned)
+        except InvalidOperation:
+            return None
+        if not value.is_finite():
+            return None
+        if value == value.to_integral_value():
+            return str(int(value))
+        return format(value.normalize(), "f")
 
 
 def extract_final_number(text: str) -> str | None:
@@ -223,6 +223,7 @@ def extract_final_number(text: str) -> str | None:
 
 
 DECIMAL_ABS_TOL = Decimal("1e-6")
+EXACT = Context(prec=4000)   # answers are parsed and compared at this precision, whatever the global context says
 """Absolute tolerance of :func:`numbers_match` when the gold answer has a fractional part."""
 
 
@@ -243,10 +244,11 @@ def numbers_match(prediction: str | None, gold: str) -> bool:
         ref = extract_final_number(gold)
     if pred is None or ref is None:
         return False
-    a, b = Decimal(pred), Decimal(ref)
-    if b == b.to_integral_value():
-        return a == b
-    return abs(a - b) <= DECIMAL_ABS_TOL
+    with localcontext(EXACT):
+        a, b = Decimal(pred), Decimal(ref)
+        if b == b.to_integral_value():
+            return a == b
+        return abs(a - b) <= DECIMAL_ABS_TOL
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -162,6 +162,20 @@ def test_integer_golds_match_exactly_at_any_size(gold):
     assert not numbers_match(f"{value}.0000001", gold)
 
 
+def test_numbers_match_ignores_the_global_decimal_context():
+    """reasoning-gym sets decimal's global precision (to 6, say) while generating prompts; scoring must not
+    follow it (at 6 digits 1000000.0000001 rounds to 1000000)."""
+    import decimal
+
+    saved = decimal.getcontext().prec
+    decimal.getcontext().prec = 6
+    try:
+        assert not numbers_match("1000000.0000001", "1000000") and not numbers_match("999999", "1000000")
+        assert numbers_match("1,000,000", "1000000") and numbers_match("3.5000004", "3.5")
+    finally:
+        decimal.getcontext().prec = saved
+
+
 def test_decimal_golds_have_a_small_absolute_tolerance():
     assert numbers_match("3.5000004", "3.5") and numbers_match("3.4999996", "3.50")
     assert not numbers_match("3.51", "3.5") and not numbers_match("3.500002", "3.5")
