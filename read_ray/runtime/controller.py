@@ -122,9 +122,9 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
         ray.get(learner.update.remote(ctx, plan.allocation, record.reward), timeout=600)
         dev = dev_checkpoint(cfg, setup, state, learner, update.checkpoint_dir)
         t_bandit += time.perf_counter() - t1
-        commit(run, setup, state, plan, record, batch_rows, scores, dev, learner, update, t_bandit, t0, upcoming)
+        state = commit(run, setup, state, plan, record, batch_rows, scores, dev, learner, update, t_bandit, t0, upcoming)
         tracker.sync()
-        state, t0 = run.latest_state(), time.perf_counter()
+        t0 = time.perf_counter()
         rounds_this_call += 1
         log(round_line(record, setup.caps, state, dev))
         chosen, pending = (upcoming, next_pending) if cfg.run.pipeline else (choose(state) if more else None, None)
@@ -424,10 +424,11 @@ def dev_checkpoint(cfg: ReadConfig, setup: Setup, state: RoundState, learner, ch
 
 
 def commit(run: RunDirectory, setup: Setup, state: RoundState, plan: RoundPlan, record, batch_rows, scores,
-           dev: float | None, learner, update, bandit_s: float, round_start_s: float, upcoming) -> None:
+           dev: float | None, learner, update, bandit_s: float, round_start_s: float, upcoming) -> RoundState:
     """Write the round folder (student, bandit state, JSON files, a pipelined run's next pick) and its
-    manifest last. The round's wall-clock ends here, after the checkpoint copy: only writing the small
-    JSON files and the manifest falls outside it."""
+    manifest last; return the committed state (what `run.latest_state()` would read back, without
+    re-reading and re-hashing the round: that happens only on resume). The round's wall-clock ends here,
+    after the checkpoint copy: only writing the small JSON files and the manifest falls outside it."""
     import ray
 
     index = plan.round_index
@@ -451,6 +452,7 @@ def commit(run: RunDirectory, setup: Setup, state: RoundState, plan: RoundPlan, 
     if upcoming:
         files["next_choice.json"] = {"context": asdict(upcoming[0]), "plan": upcoming[1].to_dict()}
     run.commit_round(index, partial, files, rec)
+    return state
 
 
 def round_line(record, caps: tuple[str, ...], state: RoundState, dev: float | None) -> str:
