@@ -44,7 +44,7 @@ def main() -> None:
         load_tokenizer,
         resolve_model_dir,
     )
-    from read_ray.model.pools import build_generation_pools
+    from read_ray.content.pools import build_generation_pools
     from read_ray.model.probes import build_probe_suite
     from read_ray.model.training import collate, make_sample, sft_loss, teacher_agreement
 

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from read_ray.config import load_config
     from read_ray.core.bandit import Context
     from read_ray.core.reward import compute_reward
-    from read_ray.model.inventory import probe_suite_with_references
+    from read_ray.experiments.inventory import probe_suite_with_references
     from read_ray.model.loading import build_pruned_student, resolve_model_dir
     from read_ray.runtime.learner import start_learner
     from read_ray.runtime.probes import ProbePool

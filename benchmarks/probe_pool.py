@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     import ray
 
     from read_ray.config import load_config, replace, validate
-    from read_ray.model.inventory import probe_suite_with_references
+    from read_ray.experiments.inventory import probe_suite_with_references
     from read_ray.model.loading import build_pruned_student, resolve_model_dir
     from read_ray.runtime.probes import ProbePool
 

@@ -37,7 +37,7 @@ def settings_for(cfg, workers: list[int], zero_stages: list[int], micro_batches:
 
 
 def training_samples(cfg, n: int) -> list:
-    from read_ray.model.inventory import probe_suite_with_references
+    from read_ray.experiments.inventory import probe_suite_with_references
     from read_ray.model.loading import apply_chat_template, load_tokenizer, resolve_model_dir
     from read_ray.model.training import make_sample
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from read_ray.compare import parse_policies, parse_seeds, plan_arms
+    from read_ray.experiments.compare import parse_policies, parse_seeds, plan_arms
     from read_ray.config import load_config, validate
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"compare: error: {exc}", file=sys.stderr)
         return 2
 
-    from read_ray.compare import run_compare
+    from read_ray.experiments.compare import run_compare
     from read_ray.runtime.cluster import connect
 
     try:

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
         return 0
 
-    from read_ray.report import write_report
+    from read_ray.experiments.report import write_report
     from read_ray.runtime.controller import run_distillation
 
     try:

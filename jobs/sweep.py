@@ -20,7 +20,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     from read_ray.config import load_config, replace, validate
-    from read_ray.sweep import load_search_space
+    from read_ray.experiments.sweep import load_search_space
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=("sim", "real"), required=True)
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or runs_dir / f"sweep-{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}").expanduser().resolve()
 
     from read_ray.runtime.cluster import connect
-    from read_ray.sweep import run_sweep
+    from read_ray.experiments.sweep import run_sweep
 
     try:
         with connect(cfg):

@@ -110,7 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = preflight(_load(args), force=args.force)
     with connect(cfg):
-        from read_ray.report import write_report
+        from read_ray.experiments.report import write_report
         from read_ray.runtime.controller import run_distillation
 
         run = run_distillation(cfg, force=args.force)
@@ -121,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from read_ray.compare import parse_policies, parse_seeds, plan_arms, run_compare
+    from read_ray.experiments.compare import parse_policies, parse_seeds, plan_arms, run_compare
     from read_ray.runtime.cluster import connect
     from read_ray.runtime.preflight import preflight
 
@@ -142,7 +142,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     from read_ray.runtime.cluster import connect
     from read_ray.runtime.preflight import preflight
-    from read_ray.sweep import load_search_space, run_sweep
+    from read_ray.experiments.sweep import load_search_space, run_sweep
 
     cfg = preflight(_load(args), run_dir=False)
     space = load_search_space(args.search_space, cfg)
@@ -157,7 +157,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from read_ray.report import write_report
+    from read_ray.experiments.report import write_report
     from read_ray.runtime.rundir import check_report_dir
 
     print(write_report(check_report_dir(args.run_dir)))
@@ -168,7 +168,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from read_ray.runtime.cluster import connect
-    from read_ray.runtime.identify import load_cards, markdown_table, run_identify
+    from read_ray.experiments.identify import load_cards, markdown_table, run_identify
     from read_ray.runtime.preflight import preflight
 
     cfg = preflight(_load(args), run_dir=False)
@@ -186,7 +186,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
 def cmd_data_show(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from read_ray.model.pools import pools_for_config
+    from read_ray.content.pools import pools_for_config
 
     cfg = _load(args)
     if args.capability not in cfg.capabilities.names:
@@ -201,7 +201,7 @@ def cmd_data_show(args: argparse.Namespace) -> int:
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
-    from read_ray.model.inventory import data_check
+    from read_ray.experiments.inventory import data_check
 
     with _stdout_to_stderr():
         report = data_check(_load(args))
@@ -222,7 +222,7 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 def cmd_profile(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from read_ray.model.inventory import profile_model
+    from read_ray.experiments.inventory import profile_model
 
     model = Path(args.model).expanduser()
     if args.model not in ("teacher", "student") and (model.exists() or args.model.startswith(("/", ".", "~"))) \

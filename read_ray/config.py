@@ -659,7 +659,7 @@ def validate(cfg: ReadConfig) -> ReadConfig:
     """Raise one ValueError listing every problem (each line names its key and the fix); return cfg."""
     from read_ray.core.budget import plan_round_budget
     from read_ray.core.templates import bundled_templates_dir, load_templates, templates_file
-    from read_ray.tracking import missing_backend_packages
+    from read_ray.runtime.tracking import missing_backend_packages
 
     p: list[str] = []
     names = cfg.capabilities.names

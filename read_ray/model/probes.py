@@ -4,7 +4,7 @@ METHOD.md, "Probes (the capability profile)". Per capability a fixed suite (defa
 
 * probe-only prompt templates in ``read_ray/data/probes/<capability>.jsonl`` (open-ended prompts, no
   checker: scored by ``teacher_loglik`` only), and
-* procedural item builders in :mod:`read_ray.model.probe_items`, each with a verifiable checker: exact
+* procedural item builders in :mod:`read_ray.content.probe_items`, each with a verifiable checker: exact
   numbers (arithmetic, word problems, equations, logic, sequences, program output, needle retrieval), JSON
   objects with given keys and types, BFCL-style tool calls against our own synthetic function schemas
   (``possible_answer``), IFEval-style instructions checked with ``if_verifiable``'s IFEval checkers, tiny
@@ -13,7 +13,7 @@ METHOD.md, "Probes (the capability profile)". Per capability a fixed suite (defa
 
 Disjoint from training by construction: the probe wordings, tasks, schemas and filler texts are written
 for the probes only (nothing is shared with ``read_ray/data/templates`` or the procedural generators of
-``read_ray.model.generators``, and nothing here or in ``read_ray.model.probe_items`` imports them), item
+``read_ray.content.generators``, and nothing here or in ``read_ray.content.probe_items`` imports them), item
 seeds come from their own hash namespace, and the tests check that no probe prompt shares a 13-word n-gram
 with 200 fills of every generation template. :func:`probe_prompts` hands every probe prompt to the generation pools' leakage
 filter; ``build_probe_suite(leakage_filter=...)`` also redraws probes blocked by a given filter.
@@ -52,19 +52,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from read_ray.core.templates import LeakageFilter, Template, load_templates
-from read_ray.model.probe_items import BUILDERS as _BUILDERS
-from read_ray.model.probe_items import CYCLES as _CYCLES
-from read_ray.model.probe_items import TEMPLATE as _TEMPLATE
-from read_ray.model.probe_items.checks import (
+from read_ray.content.probe_items import BUILDERS as _BUILDERS
+from read_ray.content.probe_items import CYCLES as _CYCLES
+from read_ray.content.probe_items import TEMPLATE as _TEMPLATE
+from read_ray.content.probe_items.checks import (
     _JSON_TYPES,
     _contains_word,
     _extract_program,
     _instructions_pass,
 )
-from read_ray.model.probe_items.common import _DEFAULT_MAX_NEW_TOKENS, CHECKERS, ProbeItem, _Draft
+from read_ray.content.probe_items.common import _DEFAULT_MAX_NEW_TOKENS, CHECKERS, ProbeItem, _Draft
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from read_ray.config import ReadConfig
 
 __all__ = [
     "CHECKERS",
@@ -98,8 +99,8 @@ _DEFAULT_LOGLIK_MAX_LENGTH = 4096  # long-context probes reach ~2,000 prompt tok
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Suites (ProbeItem and CHECKERS live in read_ray.model.probe_items.common, the builders and their
-# per-capability cycles in read_ray.model.probe_items)
+# Suites (ProbeItem and CHECKERS live in read_ray.content.probe_items.common, the builders and their
+# per-capability cycles in read_ray.content.probe_items)
 
 _MAX_ATTEMPTS = 40  # redraws of a source that keeps producing a prompt already in the suite
 
@@ -246,6 +247,31 @@ def teacher_profile_path(references: Path, *, scorer: str, bootstrap_samples: in
     """Where the teacher's own probe scores are cached: beside the references (:func:`references_path`)
     they were scored against, keyed by the scorer, the bootstrap count and the seed."""
     return references.with_suffix(f".teacher-{scorer}-b{bootstrap_samples}-s{seed}.json")
+
+
+SHIPPED_REFERENCES_DIR = Path(__file__).resolve().parent.parent / "data" / "probe_references"
+
+
+def probe_references_dir() -> Path:
+    """The cache of teacher probe references and teacher probe profiles, seeded with the files that ship in
+    read_ray/data/probe_references (the `default` preset's for run seeds 0, 1 and 2, the seeds `compare`
+    uses by default; written by first runs with an empty READ_RAY_CACHE): a first `default` run then skips
+    generating them (7-8 of its 14 set-up minutes on 2 cores, per seed). A shipped file never replaces one
+    already in the cache."""
+    from read_ray.model.loading import default_cache_dir
+
+    cache = default_cache_dir() / "probe_references"
+    for shipped in SHIPPED_REFERENCES_DIR.glob("*/*.json*"):
+        target = cache / shipped.relative_to(SHIPPED_REFERENCES_DIR)
+        if not target.exists():
+            write_text_atomic(target, shipped.read_text(encoding="utf-8"))
+    return cache
+
+
+def reference_id(cfg: "ReadConfig") -> str:
+    """Cache key of the teacher's probe references: the teacher and how it decodes."""
+    t = cfg.teacher
+    return f"{t.model}-T{t.temperature:g}-p{t.top_p:g}-n{t.max_new_tokens}"
 
 
 def _prompt_hash(prompt: str) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from read_ray.model.sandbox import SandboxError, SandboxLimits, check_program
+from read_ray.content.sandbox import SandboxError, SandboxLimits, check_program
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -648,7 +648,7 @@ def code_passes(
     """True iff ``test_code`` run after ``program`` in the sandbox ran to its last statement.
 
     Exits (``sys.exit(0)``, ``os._exit(0)``, ...), ``__main__`` blocks (not run), crashes and kills before
-    the end are failures (:func:`read_ray.model.sandbox.check_program`). The limit is ``cpu_time_s`` of CPU
+    the end are failures (:func:`read_ray.content.sandbox.check_program`). The limit is ``cpu_time_s`` of CPU
     time; ``wall_time_s`` (default :func:`code_wall_backstop_s`) only stops programs that sleep or block.
     """
     if not program.strip():

@@ -39,7 +39,7 @@ from read_ray.core.rounds import (
 )
 from read_ray.core.templates import LeakageFilter
 from read_ray.runtime.rundir import RunDirectory, atomic_write
-from read_ray.tracking import open_tracker
+from read_ray.runtime.tracking import open_tracker
 
 
 @dataclass
@@ -144,9 +144,9 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
 def prepare(cfg: ReadConfig, run: RunDirectory, teacher, log):
     """Teacher and student models, task card, pools, probe suite with cached references, normaliser;
     returns the Setup and the probe pool (started once, used for round 0 and every round)."""
-    from read_ray.model.inventory import probe_references_dir, reference_id
+    from read_ray.model.probes import probe_references_dir, reference_id
     from read_ray.model.loading import build_pruned_student, load_tokenizer, resolve_model_dir
-    from read_ray.model.pools import pools_for_config
+    from read_ray.content.pools import pools_for_config
     from read_ray.model.probes import (
         Normaliser,
         attach_references,
@@ -196,7 +196,7 @@ def teacher_profile(cfg: ReadConfig, pool, teacher_dir: str, suite):
     """The teacher's own probe scores (the 100 of the score scale). They depend only on the teacher, the
     suite with its references, the scorer and the seed, so they are cached beside the references: a run
     after the first skips probing the teacher (a minute on the CPU preset, a 70B load on a cluster)."""
-    from read_ray.model.inventory import probe_references_dir, reference_id
+    from read_ray.model.probes import probe_references_dir, reference_id
     from read_ray.model.probes import CapabilityScores, references_path, teacher_profile_path
 
     path = teacher_profile_path(references_path(suite, probe_references_dir(), teacher_id=reference_id(cfg)),
@@ -335,7 +335,7 @@ def task_report(cfg: ReadConfig, card, checkpoint_dir: str, split: str) -> dict:
     once: the initial student's in the run directory (`task_anchors.json`), the teacher's beside the probe
     references (keyed by teacher id, task, split, sizes, seed, basis and the split's items)."""
     from read_ray.core.task_utility import gap_closures, mean_gap_closure
-    from read_ray.model.inventory import probe_references_dir, reference_id
+    from read_ray.model.probes import probe_references_dir, reference_id
     from read_ray.model.loading import resolve_model_dir
     from read_ray.model.probes import references_path
 

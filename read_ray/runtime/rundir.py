@@ -4,7 +4,7 @@
       config.yaml                  resolved config, written before any work
       ledger.jsonl                 append-only, one line per complete round
       metrics.jsonl                append-only: per complete round, its train micro-steps, then the round
-                                   (read_ray.tracking.metric_lines; other tracking backends mirror it)
+                                   (read_ray.runtime.tracking.metric_lines; other tracking backends mirror it)
       rounds/round_0003/  plan.json batch.jsonl report.json record.json state.json bandit.pt student/ MANIFEST.json
       report.md  plots/*.png
 
@@ -32,7 +32,7 @@ from typing import Any
 
 from read_ray.config import ReadConfig, config_from_dict, config_to_dict, read_yaml_file, to_yaml
 from read_ray.core.rounds import RoundState
-from read_ray.tracking import metric_lines
+from read_ray.runtime.tracking import metric_lines
 
 # keys a resumed run may change without --force (they do not change what the run computes): the run's
 # location may change too, so a run directory can be moved or renamed and resumed

@@ -1,6 +1,6 @@
 """Static security checks over the package source, and loopback-only server defaults in every preset.
 
-Generated code runs only through `read_ray.model.sandbox` (its behaviour is tested in
+Generated code runs only through `read_ray.content.sandbox` (its behaviour is tested in
 tests/model/test_sandbox.py); here we check that nothing else in the package can run code or unpickle data.
 """
 
@@ -15,7 +15,7 @@ from read_ray.config import load_config, preset_names
 PACKAGE = Path(read_ray.__file__).parent
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 # exec/eval of our own constant programs and expressions (probe item construction), never of model output
-OWN_PROGRAMS = {"model/probe_items/code.py", "model/probe_items/reasoning.py"}
+OWN_PROGRAMS = {"content/probe_items/code.py", "content/probe_items/reasoning.py"}
 PROCESS_CALLS = {"system", "popen", "execv", "execve", "execvp", "spawnv", "spawnl", "fork", "forkpty"}
 
 
@@ -39,7 +39,7 @@ def unsafe_uses(source: str, rel: str) -> list[str]:
                 top = (name or "").split(".")[0]
                 if top in ("pickle", "cPickle", "dill", "marshal", "shelve", "joblib"):
                     found.append(f"{rel}:{node.lineno}: imports {top}")
-                if top == "subprocess" and rel != "model/sandbox.py":
+                if top == "subprocess" and rel != "content/sandbox.py":
                     found.append(f"{rel}:{node.lineno}: subprocess outside the sandbox")
     for node, owner, name in _calls(tree):
         where = f"{rel}:{node.lineno}"
@@ -52,7 +52,7 @@ def unsafe_uses(source: str, rel: str) -> list[str]:
             found.append(f"{where}: yaml.{name} (use yaml.safe_load)")
         if name in ("exec", "eval") and isinstance(node.func, ast.Name) and rel not in OWN_PROGRAMS:
             found.append(f"{where}: {name}() outside the sandbox")
-        if owner == "os" and name in PROCESS_CALLS and rel != "model/sandbox.py":
+        if owner == "os" and name in PROCESS_CALLS and rel != "content/sandbox.py":
             found.append(f"{where}: os.{name} outside the sandbox")
         if "allow_pickle" in keywords or keywords.get("trust_remote_code") is not None:
             flag = keywords.get("allow_pickle") or keywords.get("trust_remote_code")

@@ -1,4 +1,4 @@
-"""Generation prompt pools (read_ray.model.pools) and procedural generators (read_ray.model.generators)."""
+"""Generation prompt pools (read_ray.content.pools) and procedural generators (read_ray.content.generators)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import pytest
 
 from read_ray.config import CAPABILITIES
 from read_ray.core.templates import CapabilityPool, LeakageFilter, Prompt, PromptSource, Template
-from read_ray.model import generators as gen
-from read_ray.model.pools import build_generation_pools, count_distinct_prompts, generation_sources
+from read_ray.content import generators as gen
+from read_ray.content.pools import build_generation_pools, count_distinct_prompts, generation_sources
 
 ALL_GENERATORS = tuple(g for cap in CAPABILITIES for g in gen.default_generators(cap))
 GENERATOR_IDS = [g.source_id for g in ALL_GENERATORS]
@@ -168,7 +168,7 @@ def test_generator_factors_are_present_and_vary(source):
 _FINGERPRINT = """
 import hashlib, json, sys
 from read_ray.config import CAPABILITIES
-from read_ray.model.generators import default_generators
+from read_ray.content.generators import default_generators
 out = {}
 for cap in CAPABILITIES:
     for g in default_generators(cap):

@@ -511,7 +511,7 @@ def test_shipped_references_are_the_default_presets_and_seed_an_empty_cache(tmp_
     computes (suite fingerprint, teacher id), hold one non-empty reference per probe item, and never
     overwrite a file already cached."""
     from read_ray.config import load_config
-    from read_ray.model.inventory import SHIPPED_REFERENCES_DIR, probe_references_dir, reference_id
+    from read_ray.model.probes import SHIPPED_REFERENCES_DIR, probe_references_dir, reference_id
 
     cfg = load_config("default", [f"run.seed={seed}"])
     monkeypatch.setenv("READ_RAY_CACHE", str(tmp_path))

@@ -1,4 +1,4 @@
-"""Sandboxed code execution (read_ray.model.sandbox).
+"""Sandboxed code execution (read_ray.content.sandbox).
 
 Every escape test runs a hostile program and then checks the effect from outside: the file is absent,
 the listener accepted nothing, no process of the run survives. All of them are bounded (small limits)
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from read_ray.model import sandbox
-from read_ray.model.sandbox import (
+from read_ray.content import sandbox
+from read_ray.content.sandbox import (
     FULL_ISOLATION,
     SandboxError,
     SandboxLimits,

@@ -12,7 +12,7 @@ import yaml
 
 from read_ray.cli import main
 from read_ray.config import load_config, replace, validate
-from read_ray.sweep import DEFAULT_SEARCH_SPACE, load_search_space, run_sweep
+from read_ray.experiments.sweep import DEFAULT_SEARCH_SPACE, load_search_space, run_sweep
 
 
 def write_space(tmp_path, space: dict):

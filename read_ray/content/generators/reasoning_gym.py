@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from read_ray.model.generators.common import _Procedural
+from read_ray.content.generators.common import _Procedural
 
 __all__ = ["Knob", "ReasoningGymSource"]
 

@@ -7,8 +7,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from read_ray.model.generators.common import _Procedural
-from read_ray.model.generators.vocab import _CITIES, _DEPARTMENTS, _FIRST_NAMES, _LAST_NAMES
+from read_ray.content.generators.common import _Procedural
+from read_ray.content.generators.vocab import _CITIES, _DEPARTMENTS, _FIRST_NAMES, _LAST_NAMES
 
 __all__ = ["StructuredFormatSource"]
 

@@ -36,33 +36,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from read_ray.model.generators.code import _CODE_KINDS, CodeFunctionSource, CodeOutputSource
-from read_ray.model.generators.common import derive_rng
-from read_ray.model.generators.documents import _LD_KINDS, LongDocumentSource
-from read_ray.model.generators.instructions import (
+from read_ray.content.generators.code import _CODE_KINDS, CodeFunctionSource, CodeOutputSource
+from read_ray.content.generators.common import derive_rng
+from read_ray.content.generators.documents import _LD_KINDS, LongDocumentSource
+from read_ray.content.generators.instructions import (
     InstructionSource,
     if_verifiable_registry,
     verify_instructions,
 )
-from read_ray.model.generators.knowledge import _CAPITALS as _CAPITALS
-from read_ray.model.generators.knowledge import _ELEMENTS as _ELEMENTS
-from read_ray.model.generators.knowledge import _EVENTS as _EVENTS
-from read_ray.model.generators.knowledge import ChronologySource, CompareSource, ExplainSource, FactQuizSource
-from read_ray.model.generators.multilingual import (
+from read_ray.content.generators.knowledge import _CAPITALS as _CAPITALS
+from read_ray.content.generators.knowledge import _ELEMENTS as _ELEMENTS
+from read_ray.content.generators.knowledge import _EVENTS as _EVENTS
+from read_ray.content.generators.knowledge import ChronologySource, CompareSource, ExplainSource, FactQuizSource
+from read_ray.content.generators.multilingual import (
     TRANSLATION_TARGETS,
     WORD_PROBLEM_LANGUAGES,
     TranslationSource,
     WordProblemSource,
 )
-from read_ray.model.generators.reasoning_gym import (
+from read_ray.content.generators.reasoning_gym import (
     _RG_MATH,
     _RG_REASONING,
     Knob,
     ReasoningGymSource,
     _rg_sources,
 )
-from read_ray.model.generators.structured import StructuredFormatSource
-from read_ray.model.generators.tools import ToolSchemaSource
+from read_ray.content.generators.structured import StructuredFormatSource
+from read_ray.content.generators.tools import ToolSchemaSource
 
 __all__ = [
     "derive_rng",

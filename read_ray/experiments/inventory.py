@@ -15,7 +15,7 @@ def probe_suite_with_references(cfg: ReadConfig) -> dict:
     """The config's probe suite with teacher references (generated once per teacher and suite, then cached)."""
     from read_ray.model.generation import generate_batch
     from read_ray.model.loading import load_causal_lm, load_tokenizer, resolve_model_dir
-    from read_ray.model.probes import attach_references, build_probe_suite
+    from read_ray.model.probes import attach_references, build_probe_suite, probe_references_dir, reference_id
 
     suite = build_probe_suite(cfg.capabilities.names, items_per_capability=cfg.probes.items_per_capability,
                               seed=cfg.run.seed)
@@ -35,39 +35,13 @@ def probe_suite_with_references(cfg: ReadConfig) -> dict:
     return attach_references(suite, generate, probe_references_dir(), teacher_id=reference_id(cfg))
 
 
-SHIPPED_REFERENCES_DIR = Path(__file__).resolve().parent.parent / "data" / "probe_references"
-
-
-def probe_references_dir() -> Path:
-    """The cache of teacher probe references and teacher probe profiles, seeded with the files that ship in
-    read_ray/data/probe_references (the `default` preset's for run seeds 0, 1 and 2, the seeds `compare`
-    uses by default; written by first runs with an empty READ_RAY_CACHE): a first `default` run then skips
-    generating them (7-8 of its 14 set-up minutes on 2 cores, per seed). A shipped file never replaces one
-    already in the cache."""
-    from read_ray.model.loading import default_cache_dir
-    from read_ray.model.probes import write_text_atomic
-
-    cache = default_cache_dir() / "probe_references"
-    for shipped in SHIPPED_REFERENCES_DIR.glob("*/*.json*"):
-        target = cache / shipped.relative_to(SHIPPED_REFERENCES_DIR)
-        if not target.exists():
-            write_text_atomic(target, shipped.read_text(encoding="utf-8"))
-    return cache
-
-
-def reference_id(cfg: ReadConfig) -> str:
-    """Cache key of the teacher's probe references: the teacher and how it decodes."""
-    t = cfg.teacher
-    return f"{t.model}-T{t.temperature:g}-p{t.top_p:g}-n{t.max_new_tokens}"
-
-
 def data_check(cfg: ReadConfig, *, fills: int = 3000, draws: int = 256) -> dict:
     """Prompts per capability, probe and evaluation sizes, and overlap of generation prompts with them.
 
     Overlap is measured twice: among `draws` prompts drawn per capability WITHOUT the leakage filter
     (what the filter has to catch), and with it (must be 0).
     """
-    from read_ray.model.pools import count_distinct_prompts, pools_for_config
+    from read_ray.content.pools import count_distinct_prompts, pools_for_config
     from read_ray.model.probes import build_probe_suite, probe_prompts
     from read_ray.model.tasks import TASK_NAMES, all_eval_prompts, load_task
 

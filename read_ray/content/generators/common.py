@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from read_ray.core.templates import Prompt
-from read_ray.model.generators.vocab import _TR_PREDICATES, _TR_SUBJECTS, _TR_TAILS, _TR_TIMES
+from read_ray.content.generators.vocab import _TR_PREDICATES, _TR_SUBJECTS, _TR_TAILS, _TR_TIMES
 
 __all__ = ["derive_rng"]
 

@@ -7,7 +7,7 @@ against our own synthetic function schemas (``possible_answer``), IFEval-style i
 ``if_verifiable``'s IFEval checkers, tiny Python functions run against asserts in the sandbox, and answers
 that must contain given words (facts, capitals, translations in Spanish, French, German, Italian and
 Portuguese). The probe wordings, tasks, schemas and filler texts are written for the probes only: nothing
-here imports ``read_ray.model.generators`` or shares ``read_ray/data/templates``.
+here imports ``read_ray.content.generators`` or shares ``read_ray/data/templates``.
 
 :func:`read_ray.model.probes.build_probe_suite` draws item ``i`` of a capability from source
 ``CYCLES[capability][i % len]``: a builder name (a key of ``BUILDERS``) or ``TEMPLATE`` (a slot filled from
@@ -23,27 +23,27 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from read_ray.model.probe_items.code import _code_function, _code_output
-from read_ray.model.probe_items.common import _Draft
-from read_ray.model.probe_items.knowledge import _gk_fact
-from read_ray.model.probe_items.long_context import _lc_lookup, _lc_needle, _lc_sum
-from read_ray.model.probe_items.maths import (
+from read_ray.content.probe_items.code import _code_function, _code_output
+from read_ray.content.probe_items.common import _Draft
+from read_ray.content.probe_items.knowledge import _gk_fact
+from read_ray.content.probe_items.long_context import _lc_lookup, _lc_needle, _lc_sum
+from read_ray.content.probe_items.maths import (
     _math_arith,
     _math_divisors,
     _math_equation,
     _math_percent,
     _math_word,
 )
-from read_ray.model.probe_items.multilingual import _ml_capital, _ml_problem, _ml_translate
-from read_ray.model.probe_items.reasoning import (
+from read_ray.content.probe_items.multilingual import _ml_capital, _ml_problem, _ml_translate
+from read_ray.content.probe_items.reasoning import (
     _reason_ages,
     _reason_boolean,
     _reason_race,
     _reason_robot,
     _reason_sequence,
 )
-from read_ray.model.probe_items.steerability import _steer_instructions, _steer_json
-from read_ray.model.probe_items.tool_use import _tool_call
+from read_ray.content.probe_items.steerability import _steer_instructions, _steer_json
+from read_ray.content.probe_items.tool_use import _tool_call
 
 __all__ = ["TEMPLATE", "CYCLES", "BUILDERS"]
 

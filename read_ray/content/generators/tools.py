@@ -8,9 +8,9 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from read_ray.model.generators.common import _join_and, _Procedural
-from read_ray.model.generators.tool_functions import _FN_BY_DOMAIN, _FUNCTIONS, _Fn, _Param
-from read_ray.model.generators.vocab import _CITIES
+from read_ray.content.generators.common import _join_and, _Procedural
+from read_ray.content.generators.tool_functions import _FN_BY_DOMAIN, _FUNCTIONS, _Fn, _Param
+from read_ray.content.generators.vocab import _CITIES
 
 __all__ = ["ToolSchemaSource"]
 

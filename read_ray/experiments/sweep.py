@@ -43,7 +43,7 @@ from read_ray.config import (
     validate,
 )
 
-DEFAULT_SEARCH_SPACE = Path(__file__).parent / "data" / "search_space.yaml"
+DEFAULT_SEARCH_SPACE = Path(__file__).resolve().parent.parent / "data" / "search_space.yaml"
 SWEEPABLE_SECTIONS = ("bandit", "reward", "allocation")
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
 OBJECTIVE = {"sim": "utility", "real": "dev_utility_change"}

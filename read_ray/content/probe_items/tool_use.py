@@ -6,7 +6,7 @@ import json
 import random
 from collections.abc import Sequence
 
-from read_ray.model.probe_items.common import _Draft, _pick
+from read_ray.content.probe_items.common import _Draft, _pick
 
 
 def _fn(name: str, description: str, props: dict, required: Sequence[str]) -> dict:

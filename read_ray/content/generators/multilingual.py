@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from read_ray.model.generators.common import _english_sentence, _Procedural
+from read_ray.content.generators.common import _english_sentence, _Procedural
 
 __all__ = ["WordProblemSource", "TranslationSource", "WORD_PROBLEM_LANGUAGES", "TRANSLATION_TARGETS"]
 

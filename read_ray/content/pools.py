@@ -2,7 +2,7 @@
 
 ``generation_sources`` gathers a capability's prompt sources: the templates of
 ``<templates_dir>/<capability>.jsonl`` (the bundled ones by default) followed by the procedural
-generators of ``read_ray.model.generators`` for that capability. ``build_generation_pools`` wraps them in
+generators of ``read_ray.content.generators`` for that capability. ``build_generation_pools`` wraps them in
 core ``CapabilityPool``s (calibrated difficulty, curriculum, usage cap, leakage filter at draw time), and
 ``count_distinct_prompts`` measures how many distinct prompt texts a pool or a set of sources yields.
 
@@ -26,7 +26,7 @@ from read_ray.core.templates import (
     load_templates,
     templates_file,
 )
-from read_ray.model.generators import default_generators
+from read_ray.content.generators import default_generators
 
 __all__ = ["generation_sources", "build_generation_pools", "count_distinct_prompts"]
 

@@ -8,7 +8,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from read_ray.model.probe_items.common import _Draft, _pick
+from read_ray.content.probe_items.common import _Draft, _pick
 
 # (name, signature, description, solution with {placeholders}, parameter sampler, test inputs sampler)
 _CODE_TASKS: tuple[tuple[str, str, str, str, Callable, Callable], ...] = (

@@ -6,8 +6,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from read_ray.model.generators.common import _is_int, _Procedural
-from read_ray.model.generators.vocab import _CITIES, _DEPARTMENTS, _FIRST_NAMES, _LAST_NAMES
+from read_ray.content.generators.common import _is_int, _Procedural
+from read_ray.content.generators.vocab import _CITIES, _DEPARTMENTS, _FIRST_NAMES, _LAST_NAMES
 
 __all__ = ["LongDocumentSource"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from read_ray.model.probe_items.common import _Draft, _pick
+from read_ray.content.probe_items.common import _Draft, _pick
 
 _NAMES = (
     "Amara",

@@ -200,7 +200,7 @@ def _finished_run(cfg: ReadConfig, log):
 
 def run_arm(arm: Arm, out: Path, log) -> dict:
     """Run one arm to the end, score it on the test split, and write arms/<name>.json last."""
-    from read_ray.report import write_report
+    from read_ray.experiments.report import write_report
     from read_ray.runtime.controller import task_report, task_requirement
     from read_ray.runtime.rundir import atomic_write
 
@@ -350,7 +350,7 @@ def write_plots(out: Path, results: dict) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from read_ray.report import plot_allocation, save_figure
+    from read_ray.experiments.report import plot_allocation, save_figure
 
     (out / "plots").mkdir(exist_ok=True)
     caps, table = results["capabilities"], results["policies"]

@@ -11,7 +11,7 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
-from read_ray.model.generators.common import _english_sentence, _Procedural
+from read_ray.content.generators.common import _english_sentence, _Procedural
 
 __all__ = ["InstructionSource", "if_verifiable_registry", "verify_instructions"]
 

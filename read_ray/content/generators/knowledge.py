@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from read_ray.model.generators.common import _capitalise, _join_and, _Procedural
+from read_ray.content.generators.common import _capitalise, _join_and, _Procedural
 
 __all__ = ["FactQuizSource", "ChronologySource", "CompareSource", "ExplainSource"]
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from read_ray.model.generators.common import _capitalise, _Procedural, derive_rng
+from read_ray.content.generators.common import _capitalise, _Procedural, derive_rng
 
 __all__ = ["CodeFunctionSource", "CodeOutputSource"]
 

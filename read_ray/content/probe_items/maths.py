@@ -6,8 +6,8 @@ import math
 import random
 from fractions import Fraction
 
-from read_ray.model.probe_items.common import _Draft, _num, _pick
-from read_ray.model.probe_items.reasoning import _NAMES
+from read_ray.content.probe_items.common import _Draft, _num, _pick
+from read_ray.content.probe_items.reasoning import _NAMES
 
 _RESULT_LINE = (
     "Write the final result alone on the last line.",
