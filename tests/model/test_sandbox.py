@@ -1,4 +1,4 @@
-"""Sandboxed code execution (read_ray.content.sandbox).
+"""Sandboxed code execution (the read_ray.content.sandbox package).
 
 Every escape test runs a hostile program and then checks the effect from outside: the file is absent,
 the listener accepted nothing, no process of the run survives. All of them are bounded (small limits)
@@ -20,15 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from read_ray.content import sandbox
 from read_ray.content.sandbox import (
     FULL_ISOLATION,
     SandboxError,
     SandboxLimits,
     check_program,
     run_python,
+    runner,
     sandbox_support,
 )
+from read_ray.content.sandbox.seccomp import SYSCALLS, seccomp_program, syscall_number
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux-only")
 
@@ -340,14 +341,14 @@ def test_root_gets_every_isolation_layer() -> None:
 
 
 def test_require_isolation_refuses_before_running(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox, "_FORCE_NO_NAMESPACES", True)
+    monkeypatch.setattr(runner, "FORCE_NO_NAMESPACES", True)
     with pytest.raises(SandboxError, match="isolation incomplete"):
         run_python("print('ran')", limits=SandboxLimits(require_isolation=True))
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="the no-namespace fallback contains only as root (fresh uid)")
 def test_fallback_without_namespaces_still_contains(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox, "_FORCE_NO_NAMESPACES", True)
+    monkeypatch.setattr(runner, "FORCE_NO_NAMESPACES", True)
     target = Path(__file__).resolve().parent / f".sbx_probe_{uuid.uuid4().hex}"
     src = INFO + textwrap.dedent(
         f"""
@@ -418,10 +419,10 @@ def test_program_sees_only_its_folder_and_the_interpreter(tmp_path: Path) -> Non
         host_tmp.unlink()
     assert res.ok, res.stderr
     out = json.loads(res.stdout.splitlines()[1])
-    interpreter_tops = {d.strip("/").split("/")[0] for d in sandbox._interpreter_dirs(sandbox._interpreter())}
+    interpreter_tops = {d.strip("/").split("/")[0] for d in runner.interpreter_dirs(runner.interpreter())}
     system = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "dev", "proc", "tmp", "var"}
     assert set(out["root"]) <= system | interpreter_tops
-    assert set(out["etc"]) <= set(sandbox._ETC_FILES)
+    assert set(out["etc"]) <= set(runner.ETC_FILES)
     assert out["exe"]
     for path in probes:
         assert out["seen"][path] == "FileNotFoundError", (path, out["seen"][path])
@@ -544,7 +545,7 @@ def test_hostile_endings_are_results_never_exceptions(name: str) -> None:
 def test_ptrace_without_namespaces_is_a_result(monkeypatch: pytest.MonkeyPatch) -> None:
     # Without a pid namespace the program is the caller's own child, so PTRACE_TRACEME makes the caller
     # its tracer; a stop must still end as a result, reaped, with no zombie left behind.
-    monkeypatch.setattr(sandbox, "_FORCE_NO_NAMESPACES", True)
+    monkeypatch.setattr(runner, "FORCE_NO_NAMESPACES", True)
     for src in (HOSTILE_ENDINGS["ptrace_then_sigusr1"], HOSTILE_ENDINGS["ptrace_then_sigstop"]):
         res = run_python(src, limits=FAST)
         assert res.status == "killed" and res.wall_s < 4, res
@@ -618,3 +619,14 @@ def test_humaneval_style_check_runs_to_the_end() -> None:
     assert check_program(RIGHT, tests, limits=FAST)
     assert not check_program(WRONG + "import sys\nsys.exit(0)\n", tests, limits=FAST)
     assert not check_program(RIGHT, tests + "raise SystemExit(0)\n", limits=FAST)  # exit after the end too
+
+
+def test_seccomp_filter_is_built_by_the_caller_for_known_machines_only() -> None:
+    # The bootstrap installs whatever the caller sends; an unknown machine gets no filter and a reason.
+    for machine in SYSCALLS:
+        program = seccomp_program(machine)
+        assert program[1][3] == SYSCALLS[machine][0] and program[-1] == (0x06, 0, 0, 0x7FFF0000)
+        assert syscall_number(machine, "pivot_root") == SYSCALLS[machine][1]["pivot_root"]
+    with pytest.raises(ValueError, match="no seccomp filter for machine 'sparc64'"):
+        seccomp_program("sparc64")
+    assert syscall_number("sparc64", "pivot_root") is None
