@@ -1,7 +1,8 @@
 """`read-ray` console script.
 
     read-ray run [--config PRESET_OR_PATH] [--force] [key.sub=value ...]
-    read-ray report RUN_DIR
+    read-ray report RUN_DIR | COMPARE_OUT
+    read-ray export RUN_DIR --out DIR
     read-ray compare [--config ...] [--policies read,uniform,...,grid] [--seeds 0,1,2] [--out DIR] [key.sub=value ...]
     read-ray config show [--config PRESET_OR_PATH] [key.sub=value ...]
     read-ray simulate [--config ...] [--policies read,uniform,...] [--seeds N] [--rounds T] [--json]
@@ -157,10 +158,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from read_ray.experiments.report import write_report
+    from pathlib import Path
+
+    from read_ray.experiments.report import replot_compare, write_report
     from read_ray.runtime.rundir import check_report_dir
 
+    if (Path(args.run_dir) / "results.json").is_file() and not (Path(args.run_dir) / "config.yaml").exists():
+        print(replot_compare(args.run_dir))          # a `read-ray compare` folder: its plots again
+        return 0
     print(write_report(check_report_dir(args.run_dir)))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from read_ray.experiments.export import export_student, load_line
+
+    with _stdout_to_stderr():
+        done = export_student(args.run_dir, args.out)
+    print(f"exported the student of round {done['round'] + 1} ({done['student']}) to {done['out']}: "
+          f"{done['precision']} weights ({done['weights']}), model card {done['out']}/README.md")
+    print(f"load it: {load_line(done['out'])}")
     return 0
 
 
@@ -299,9 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "running again on it resumes")
     compare.set_defaults(func=cmd_compare)
 
-    report = sub.add_parser("report", help="write report.md and plots for a run directory")
+    report = sub.add_parser("report", help="write report.md and plots for a run directory (or a compare folder's plots)")
     report.add_argument("run_dir")
     report.set_defaults(func=cmd_report)
+
+    export = sub.add_parser("export", help="write a run's final student as a Hugging Face folder with a model card")
+    export.add_argument("run_dir")
+    export.add_argument("--out", required=True, help="a new or empty folder")
+    export.set_defaults(func=cmd_export)
 
     data = sub.add_parser("data", help="inspect prompt pools, probes and tasks").add_subparsers(dest="action", required=True)
     show = data.add_parser("show", help="sample prompts of one capability with their difficulty")

@@ -6,7 +6,8 @@
       arms/<policy>_seed<s>.json        a finished arm: its metrics (written last: present = skipped on resume)
       arms/grid_seed<s>.pilots.json     the grid's pilot results and chosen mix
       arms/initial_seed<s>.json         test utility of the initial student
-      results.json  results.md  plots/utility.png plots/read_allocation.png plots/profile.png
+      results.json  results.md  plots/paired_utility.png plots/utility_vs_tokens.png plots/utility.png
+      plots/read_allocation.png plots/profile.png     (report.write_compare_plots; `read-ray report OUT` draws them again)
 
 Evaluation. Every arm is scored on the task's TEST split (`task.utility`), which nothing else reads: the
 bandit's dev checkpoints (kappa decay, the refitted reward) and the grid's pilot selection use the DEV split.
@@ -339,58 +340,9 @@ def write_results(out: Path, results: dict) -> None:
         for seed, g in table["grid"]["grid"].items():
             lines.append(f"| {seed} | {g['mixes'][g['best']]} | {sum(g['pilot_spent_tokens']):,} | "
                          f"{g['final_total_tokens']:,} |")
-    plots = write_plots(out, results)
+    from read_ray.experiments.report import write_compare_plots
+
+    plots = write_compare_plots(out, results)
     lines += ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
     (out / "results.md").write_text("\n".join(lines))
 
-
-def write_plots(out: Path, results: dict) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from read_ray.experiments.report import plot_allocation, save_figure
-
-    (out / "plots").mkdir(exist_ok=True)
-    caps, table = results["capabilities"], results["policies"]
-    policies = list(table)
-    paths = []
-
-    def err(m: dict) -> float:
-        return 0.0 if m["ci95"] is None else m["ci95"]
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    x = np.arange(len(policies))
-    for ax, key, ylabel in ((left, "test_utility", f"test utility ({results['utility']})"),
-                            (right, "test_utility_change", "change from the initial student")):
-        m = [table[p]["metrics"][key] for p in policies]
-        ax.errorbar(x, [v["mean"] for v in m], yerr=[err(v) for v in m], fmt="o", capsize=4, color="tab:blue")
-        ax.set_xticks(x, policies, rotation=30, ha="right")
-        ax.set(ylabel=ylabel)
-    right.axhline(0, color="grey", lw=0.8)
-    fig.suptitle("Downstream utility on the test split per policy (mean, 95% CI over seeds)")
-    paths.append(save_figure(fig, out / "plots" / "utility.png"))
-
-    if "read" in table:
-        seeds = list(table["read"]["allocations"])
-        fig, axes = plt.subplots(1, len(seeds), figsize=(4 * len(seeds) + 2, 4), squeeze=False)
-        for ax, seed in zip(axes[0], seeds, strict=True):
-            records = [{"round_index": i, "allocation": w} for i, w in enumerate(table["read"]["allocations"][seed])]
-            plot_allocation(ax, tuple(caps), records, title=f"read, seed {seed}")
-        axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        paths.append(save_figure(fig, out / "plots" / "read_allocation.png"))
-
-    fig, ax = plt.subplots(figsize=(10, 4))
-    width = 0.8 / len(policies)
-    x = np.arange(len(caps))
-    for j, policy in enumerate(policies):
-        m = [table[policy]["metrics"][f"profile/{c}"] for c in caps]
-        ax.bar(x + (j - (len(policies) - 1) / 2) * width, [v["mean"] for v in m], width,
-               yerr=[err(v) for v in m], capsize=2, label=policy, color=plt.get_cmap("tab10")(j))
-    ax.axhline(0, color="black", lw=0.8, label="before (initial student = 0)")
-    ax.set_xticks(x, caps, rotation=30, ha="right", fontsize=8)
-    ax.set(ylabel="score after (0 = initial student, 100 = teacher)", title="Capability profile before/after")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    paths.append(save_figure(fig, out / "plots" / "profile.png"))
-    return paths
