@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The runs of benchmarks/PROTOCOL.md on the `multitask` preset, stage by stage. Every `compare` resumes where
+# it stopped and skips finished arms, so re-running a stage after an interruption loses nothing.
+#
+#   benchmarks/protocol.sh headroom [SEEDS]   Stage B: w = r_tau and three fixed schedules (default seeds: 0 1 2)
+#   benchmarks/protocol.sh select             ReAD variant choice on dev seeds 0-2 (banks: the other dev seeds)
+#   benchmarks/protocol.sh confirm            Stage C: nine arms on fresh seeds 10-14 (bank: all dev-seed runs)
+#
+# Extra `key=value` overrides go in READ_RAY_OVERRIDES (e.g. resources for a GPU cluster); they apply to every arm
+# and must be the same for every stage. Output: benchmarks/stageB_headroom, stageC_select, stageC_confirm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+READ_RAY=${READ_RAY:-read-ray}
+read -r -a EXTRA <<< "${READ_RAY_OVERRIDES:-}"
+B=benchmarks/stageB_headroom
+S=benchmarks/stageC_select
+C=benchmarks/stageC_confirm
+
+arm() {  # arm OUT POLICY SEED [overrides...]
+  local out=$1 policy=$2 seed=$3; shift 3
+  "$READ_RAY" compare --config multitask --policies "$policy" --seeds "$seed" --out "$out" "$@" ${EXTRA[@]+"${EXTRA[@]}"}
+}
+
+dev_runs() {  # run folders of the multitask dev-seed arms for the given seeds (Stage B and selection arms)
+  local seed
+  for seed in "$@"; do ls -d "$B"/*/runs/*_seed"$seed" "$S"/*/runs/*_seed"$seed" 2>/dev/null || true; done
+}
+
+bank() {  # bank OUT SEED...: a transition bank from the dev-seed runs of these seeds
+  local out=$1; shift
+  local runs; runs=$(dev_runs "$@")
+  [ -n "$runs" ] || { echo "no multitask runs on seeds $* under $B or $S: run '$0 headroom' first" >&2; exit 2; }
+  # shellcheck disable=SC2086
+  "$READ_RAY" bank --config multitask --from $runs --out "$out"
+}
+
+case "${1:-}" in
+  headroom)
+    shift; for seed in ${@:-0 1 2}; do
+      arm "$B/task_static" task_static "$seed"
+      arm "$B/math_code_tool" schedule "$seed" 'bandit.schedule=[{math: 1}, {code: 1}, {tool_use: 1}]'
+      arm "$B/tool_code_math" schedule "$seed" 'bandit.schedule=[{tool_use: 1}, {code: 1}, {math: 1}]'
+      arm "$B/code_tool_math" schedule "$seed" 'bandit.schedule=[{code: 1}, {tool_use: 1}, {math: 1}]'
+    done ;;
+  select)
+    mkdir -p "$S/banks"
+    for seed in 0 1 2; do
+      others=(); for o in 0 1 2; do [ "$o" != "$seed" ] && others+=("$o"); done
+      [ -f "$S/banks/bank_not_seed$seed.json" ] || bank "$S/banks/bank_not_seed$seed.json" "${others[@]}"
+      arm "$S/read" read "$seed"
+      arm "$S/read_warm_seed$seed" read "$seed" "bandit.bank_path=$S/banks/bank_not_seed$seed.json"
+      arm "$S/read_warm_refit_seed$seed" read "$seed" "bandit.bank_path=$S/banks/bank_not_seed$seed.json" \
+          reward.source=refit
+    done ;;
+  confirm)
+    mkdir -p "$C"
+    [ -f "$C/bank_dev_seeds.json" ] || bank "$C/bank_dev_seeds.json" 0 1 2
+    for seed in 10 11 12 13 14; do
+      for policy in task_static single_cap grid uniform greedy read; do arm "$C/$policy" "$policy" "$seed"; done
+      arm "$C/read_warm" read "$seed" "bandit.bank_path=$C/bank_dev_seeds.json"
+      arm "$C/read_warm_refit" read "$seed" "bandit.bank_path=$C/bank_dev_seeds.json" reward.source=refit
+      arm "$C/frozen" frozen "$seed" "bandit.bank_path=$C/bank_dev_seeds.json"   # read_warm's first learned mix, held
+    done ;;
+  *)
+    sed -n '2,10p' "$0" >&2; exit 2 ;;
+esac
