@@ -19,18 +19,12 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from read_ray.core.templates import (
-    CapabilityPool,
-    PromptSource,
-    bundled_templates_dir,
-    load_templates,
-    templates_file,
-)
 from read_ray.content.generators import default_generators
+from read_ray.core.capability_pool import SEED_HIGH, CapabilityPool
+from read_ray.core.prompts import PromptSource
+from read_ray.core.templates import bundled_templates_dir, load_templates, templates_file
 
 __all__ = ["generation_sources", "build_generation_pools", "count_distinct_prompts"]
-
-_SEED_HIGH = np.iinfo(np.int64).max
 
 
 def generation_sources(
@@ -103,7 +97,7 @@ def count_distinct_prompts(
     seeds: list[int] = []
     seen_seeds: set[int] = set()
     while len(seeds) < attempts:
-        for value in rng.integers(0, _SEED_HIGH, size=attempts - len(seeds)).tolist():
+        for value in rng.integers(0, SEED_HIGH, size=attempts - len(seeds)).tolist():
             if value not in seen_seeds:
                 seen_seeds.add(value)
                 seeds.append(value)

@@ -20,8 +20,10 @@ import numpy as np
 from read_ray.core.allocation import check_allocation, off_target_drop
 from read_ray.core.bandit import Context
 from read_ray.core.budget import Ledger, RoundBudget
+from read_ray.core.capability_pool import CapabilityPool
+from read_ray.core.leakage import LeakageFilter
+from read_ray.core.prompts import Prompt
 from read_ray.core.reward import RewardTerms, compute_reward
-from read_ray.core.templates import CapabilityPool, LeakageFilter, Prompt
 
 PLAN_STREAM = 101  # seed stream id for prompt sampling
 

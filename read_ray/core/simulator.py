@@ -40,6 +40,7 @@ from read_ray.config import ABLATIONS, CAPABILITIES, ReadConfig, replace
 from read_ray.core.allocation import dedupe, off_target_drop, sparse_mixtures, uniform_allocation
 from read_ray.core.bank import Transition, TransitionBank
 from read_ray.core.budget import Ledger, plan_round_budget
+from read_ray.core.capability_pool import CapabilityPool
 from read_ray.core.comparison import mean_ci95
 from read_ray.core.policies import make_policy
 from read_ray.core.rounds import (
@@ -55,7 +56,7 @@ from read_ray.core.rounds import (
     settle_round,
     split_count,
 )
-from read_ray.core.templates import CapabilityPool, bundled_templates_dir, load_templates, templates_file
+from read_ray.core.templates import bundled_templates_dir, load_templates, templates_file
 
 WORLD_STREAM = 202
 

@@ -1,12 +1,10 @@
-"""Capability prompt templates: typed slots, difficulty, curriculum, usage cap, leakage filter.
+"""Capability prompt templates: typed slots, template files, the bundled templates.
 
 METHOD.md, "Capability-targeted generation". Each capability owns a pool of prompt sources (templates
-here; procedural generators later). A template is an instruction scaffold with typed slots filled from
-a deterministic seed, followed by an output-format constraint. A prompt's difficulty is the mean of its
-min-max normalised control factors (calibrated on a sample of the pool) and tertiles of that score give
-easy / medium / hard. The curriculum shifts the tier mix with budget progress, a usage cap stops one
-source from dominating a capability's recent prompts, and a leakage filter (normalised-prompt SHA-256
-plus a 13-word n-gram overlap check) keeps probe and evaluation prompts out of training.
+here; procedural generators in ``read_ray.content.generators``). A template is an instruction scaffold
+with typed slots filled from a deterministic seed, followed by an output-format constraint. The
+difficulty factors it declares feed ``core.curriculum`` (difficulty tiers, curriculum, usage cap); the
+pool of one capability is ``core.capability_pool`` and the leakage filter ``core.leakage``.
 
 Pure: stdlib + numpy only.
 
@@ -24,82 +22,34 @@ raw JSON braces.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import pathlib
 import random
-import re
 import string
-import unicodedata
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
-
-from read_ray.config import CAPABILITIES
+from read_ray.core.prompts import Prompt, check_capability, is_int, is_number
 
 __all__ = [
-    "CAPABILITIES",
     "SLOT_KINDS",
-    "TIERS",
     "PROMPT_WORDS",
-    "USAGE_CAP_SHARE",
-    "USAGE_CAP_WINDOW",
     "Slot",
-    "Prompt",
-    "PromptSource",
     "Template",
     "load_templates",
     "bundled_templates_dir",
     "templates_file",
-    "DifficultyScale",
-    "curriculum_mix",
-    "usage_allows",
-    "normalise_prompt",
-    "prompt_sha256",
-    "LeakageFilter",
-    "DrawResult",
-    "CapabilityPool",
 ]
 
 SLOT_KINDS: tuple[str, ...] = ("int", "float", "choice", "str")
-TIERS: tuple[str, ...] = ("easy", "medium", "hard")
 
 # Built-in difficulty factor: number of whitespace-separated words of the filled prompt text.
 PROMPT_WORDS = "prompt_words"
 
-# A source may hold at most this share of the last USAGE_CAP_WINDOW prompts of its capability.
-USAGE_CAP_SHARE = 0.25
-USAGE_CAP_WINDOW = 128
-
 _NUMERIC_KINDS = ("int", "float")
-_SEED_HIGH = np.iinfo(np.int64).max  # exclusive bound for 63-bit candidate seeds
 _FLOAT_DECIMALS = 2
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-_CAPABILITY_NAME = re.compile(r"[a-z][a-z0-9_]*")
-
-
-def _check_capability(capability: object, what: str) -> None:
-    """Capabilities are configurable; a name must work as a file stem (lower-case, digits, '_')."""
-    if not isinstance(capability, str) or not _CAPABILITY_NAME.fullmatch(capability):
-        raise ValueError(f"{what}: invalid capability name {capability!r}; use lower-case letters, digits and '_'")
-
-
-# --------------------------------------------------------------------------------------------------
-# Slots, prompts, templates
-# --------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -130,7 +80,7 @@ class Slot:
             if self.low is None or self.high is None:
                 raise ValueError(f"slot {self.name!r} of kind {self.kind!r} needs both 'low' and 'high'")
             for bound_name, bound in (("low", self.low), ("high", self.high)):
-                if not _is_number(bound) or not math.isfinite(bound):
+                if not is_number(bound) or not math.isfinite(bound):
                     raise ValueError(f"slot {self.name!r}: {bound_name}={bound!r} is not a finite number")
                 if self.kind == "int" and float(bound) != int(bound):
                     raise ValueError(
@@ -161,46 +111,6 @@ class Slot:
         if self.kind == "float":
             return round(rng.uniform(float(self.low), float(self.high)), _FLOAT_DECIMALS)  # type: ignore[arg-type]
         return rng.choice(self.choices)
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """One filled training prompt."""
-
-    capability: str
-    source_id: str
-    seed: int
-    text: str
-    factors: tuple[tuple[str, float], ...]
-    max_new_tokens: int | None = None
-    answer: str | None = None
-
-    def __post_init__(self) -> None:
-        _check_capability(self.capability, f"prompt from {self.source_id!r}")
-        if not _is_int(self.seed):
-            raise ValueError(f"prompt from {self.source_id!r}: seed {self.seed!r} is not an int")
-        names = [name for name, _ in self.factors]
-        if names != sorted(set(names)):
-            raise ValueError(
-                f"prompt from {self.source_id!r}: factors {names} must be unique and sorted by name"
-            )
-        for name, value in self.factors:
-            if not _is_number(value) or not math.isfinite(value):
-                raise ValueError(f"prompt from {self.source_id!r}: factor {name!r}={value!r} is not finite")
-        if self.max_new_tokens is not None and (not _is_int(self.max_new_tokens) or self.max_new_tokens < 1):
-            raise ValueError(
-                f"prompt from {self.source_id!r}: max_new_tokens={self.max_new_tokens!r} must be a positive int"
-            )
-
-
-@runtime_checkable
-class PromptSource(Protocol):
-    """Anything that turns a seed into a Prompt of one capability (templates, procedural generators)."""
-
-    source_id: str
-    capability: str
-
-    def fill(self, seed: int) -> Prompt: ...
 
 
 def _placeholders(text: str, source_id: str) -> list[tuple[str, str]]:
@@ -244,7 +154,7 @@ class Template:
         if not isinstance(self.source_id, str) or not self.source_id.strip():
             raise ValueError(f"template id {self.source_id!r} must be a non-empty string")
         sid = self.source_id
-        _check_capability(self.capability, f"template {sid!r}")
+        check_capability(self.capability, f"template {sid!r}")
         if not isinstance(self.text, str) or not self.text.strip():
             raise ValueError(f"template {sid!r}: text must be a non-empty string")
         if not isinstance(self.format_constraint, str):
@@ -259,7 +169,7 @@ class Template:
             object.__setattr__(self, "difficulty_factors", tuple(self.difficulty_factors))
         if not self.difficulty_factors:
             object.__setattr__(self, "difficulty_factors", (PROMPT_WORDS,))
-        if self.max_new_tokens is not None and (not _is_int(self.max_new_tokens) or self.max_new_tokens < 1):
+        if self.max_new_tokens is not None and (not is_int(self.max_new_tokens) or self.max_new_tokens < 1):
             raise ValueError(
                 f"template {sid!r}: max_new_tokens={self.max_new_tokens!r} must be a positive int"
             )
@@ -311,7 +221,7 @@ class Template:
 
     def fill(self, seed: int) -> Prompt:
         """Fill every slot from ``random.Random(seed)``; the same seed always gives the same Prompt."""
-        if not _is_int(seed):
+        if not is_int(seed):
             raise TypeError(f"template {self.source_id!r}: seed must be an int, got {seed!r}")
         rng = random.Random(int(seed))
         values = {slot.name: slot.sample(rng) for slot in self.slots}
@@ -386,7 +296,7 @@ def _template_from_json(record: object) -> Template:
     if not isinstance(difficulty, list) or not all(isinstance(d, str) for d in difficulty):
         raise ValueError(f"'difficulty' must be a list of factor names, got {difficulty!r}")
     max_new_tokens = record.get("max_new_tokens")
-    if max_new_tokens is not None and not _is_int(max_new_tokens):
+    if max_new_tokens is not None and not is_int(max_new_tokens):
         raise ValueError(f"'max_new_tokens' must be an integer or null, got {max_new_tokens!r}")
     try:
         slots = tuple(_slot_from_json(name, spec) for name, spec in slots_json.items())
@@ -451,315 +361,5 @@ def bundled_templates_dir() -> pathlib.Path:
 
 
 def templates_file(templates_dir: str | os.PathLike[str], capability: str) -> pathlib.Path:
-    _check_capability(capability, "templates_file")
+    check_capability(capability, "templates_file")
     return pathlib.Path(templates_dir) / f"{capability}.jsonl"
-
-
-# --------------------------------------------------------------------------------------------------
-# Difficulty and curriculum
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DifficultyScale:
-    """Min-max normalisation of control factors plus tertile cut points on the resulting score."""
-
-    factor_ranges: tuple[tuple[str, float, float], ...]
-    cut_points: tuple[float, float]
-
-    def __post_init__(self) -> None:
-        names = [name for name, _, _ in self.factor_ranges]
-        if names != sorted(set(names)):
-            raise ValueError(f"difficulty scale: factor names {names} must be unique and sorted")
-        for name, lo, hi in self.factor_ranges:
-            if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
-                raise ValueError(f"difficulty scale: factor {name!r} has an invalid range [{lo}, {hi}]")
-        if len(self.cut_points) != 2:
-            raise ValueError(f"difficulty scale: cut_points {self.cut_points!r} must be two numbers")
-        cut1, cut2 = self.cut_points
-        if not (0.0 <= cut1 <= cut2 <= 1.0):
-            raise ValueError(
-                f"difficulty scale: cut points must satisfy 0 <= cut1 <= cut2 <= 1, got {self.cut_points}"
-            )
-        object.__setattr__(self, "_ranges", {name: (lo, hi) for name, lo, hi in self.factor_ranges})
-
-    @classmethod
-    def calibrate(cls, prompts: Sequence[Prompt]) -> DifficultyScale:
-        if not prompts:
-            raise ValueError("difficulty scale: cannot calibrate on an empty prompt sample")
-        ranges: dict[str, tuple[float, float]] = {}
-        for prompt in prompts:
-            if not prompt.factors:
-                raise ValueError(
-                    f"difficulty scale: prompt from {prompt.source_id!r} has no difficulty factors"
-                )
-            for name, value in prompt.factors:
-                lo, hi = ranges.get(name, (value, value))
-                ranges[name] = (min(lo, value), max(hi, value))
-        factor_ranges = tuple((name, float(lo), float(hi)) for name, (lo, hi) in sorted(ranges.items()))
-        provisional = cls(factor_ranges=factor_ranges, cut_points=(0.0, 1.0))
-        scores = np.array([provisional.score(p) for p in prompts], dtype=np.float64)
-        cut1, cut2 = np.quantile(scores, [1.0 / 3.0, 2.0 / 3.0])
-        return cls(factor_ranges=factor_ranges, cut_points=(float(cut1), float(cut2)))
-
-    def score(self, prompt: Prompt) -> float:
-        """Mean over the prompt's factors of the min-max normalised value, clipped to [0, 1]."""
-        if not prompt.factors:
-            raise ValueError(f"difficulty scale: prompt from {prompt.source_id!r} has no difficulty factors")
-        ranges: dict[str, tuple[float, float]] = self._ranges  # type: ignore[attr-defined]
-        total = 0.0
-        for name, value in prompt.factors:
-            if name not in ranges:
-                raise ValueError(
-                    f"difficulty scale: factor {name!r} of prompt from {prompt.source_id!r} was not seen in "
-                    f"calibration (known: {sorted(ranges)})"
-                )
-            lo, hi = ranges[name]
-            total += 0.5 if hi == lo else min(1.0, max(0.0, (value - lo) / (hi - lo)))
-        return total / len(prompt.factors)
-
-    def tier(self, prompt: Prompt) -> str:
-        value = self.score(prompt)
-        if value <= self.cut_points[0]:
-            return "easy"
-        if value <= self.cut_points[1]:
-            return "medium"
-        return "hard"
-
-
-def curriculum_mix(progress_frac: float) -> dict[str, float]:
-    """Target share of each tier at budget progress ``progress_frac`` in [0, 1] (METHOD.md)."""
-    if not _is_number(progress_frac) or not (0.0 <= progress_frac <= 1.0):
-        raise ValueError(f"progress_frac={progress_frac!r} must be a number in [0, 1]")
-    if progress_frac <= 0.3:
-        return {"easy": 0.1, "medium": 0.8, "hard": 0.1}
-    if progress_frac <= 0.7:
-        return {"easy": 0.1, "medium": 0.5, "hard": 0.4}
-    return {"easy": 0.05, "medium": 0.2, "hard": 0.75}
-
-
-# --------------------------------------------------------------------------------------------------
-# Usage cap
-# --------------------------------------------------------------------------------------------------
-
-
-def usage_allows(
-    recent_source_ids: Sequence[str],
-    source_id: str,
-    *,
-    max_share: float = USAGE_CAP_SHARE,
-    window: int = USAGE_CAP_WINDOW,
-) -> bool:
-    """Whether appending ``source_id`` keeps its count in the last ``window`` ids <= floor(max_share*window).
-
-    The count is always taken against the full window size, so with a short history a source may still
-    hold at most floor(max_share * window) prompts.
-    """
-    if not _is_int(window) or window < 1:
-        raise ValueError(f"usage cap: window={window!r} must be a positive int (prompts)")
-    if not _is_number(max_share) or not (0.0 < max_share <= 1.0):
-        raise ValueError(f"usage cap: max_share={max_share!r} must be in (0, 1]")
-    limit = math.floor(max_share * window + 1e-9)
-    recent = list(recent_source_ids)
-    tail = recent[max(0, len(recent) - (window - 1)) :]
-    return tail.count(source_id) + 1 <= limit
-
-
-# --------------------------------------------------------------------------------------------------
-# Leakage filter
-# --------------------------------------------------------------------------------------------------
-
-
-def _strip_edge_punctuation(token: str) -> str:
-    start, end = 0, len(token)
-    while start < end and unicodedata.category(token[start]).startswith("P"):
-        start += 1
-    while end > start and unicodedata.category(token[end - 1]).startswith("P"):
-        end -= 1
-    return token[start:end]
-
-
-def _tokens(text: str) -> list[str]:
-    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    stripped = (_strip_edge_punctuation(token) for token in folded.split())
-    return [token for token in stripped if token]
-
-
-def normalise_prompt(text: str) -> str:
-    """Casefold + NFKC, collapse whitespace, strip punctuation at token edges."""
-    return " ".join(_tokens(text))
-
-
-def prompt_sha256(text: str) -> str:
-    return hashlib.sha256(normalise_prompt(text).encode("utf-8")).hexdigest()
-
-
-def _ngram_hashes(tokens: Sequence[str], n: int) -> Iterable[bytes]:
-    for i in range(len(tokens) - n + 1):
-        yield hashlib.blake2b(" ".join(tokens[i : i + n]).encode("utf-8"), digest_size=8).digest()
-
-
-@dataclass(frozen=True, init=False)
-class LeakageFilter:
-    """Blocks prompts equal (after normalisation) to, or sharing an n-gram of words with, a blocked text.
-
-    Hashes are sha256 (exact) and 8-byte blake2b (n-grams), so the filter is identical across processes.
-    """
-
-    ngram: int
-    _exact: frozenset[str] = field(repr=False)
-    _grams: frozenset[bytes] = field(repr=False)
-
-    def __init__(self, blocked_texts: Iterable[str] = (), ngram: int = 13) -> None:
-        if not _is_int(ngram) or ngram < 1:
-            raise ValueError(f"leakage filter: ngram={ngram!r} must be a positive int (words)")
-        if isinstance(blocked_texts, str):
-            raise ValueError(
-                "leakage filter: blocked_texts must be an iterable of texts, not a single string"
-            )
-        exact: set[str] = set()
-        grams: set[bytes] = set()
-        for text in blocked_texts:
-            if not isinstance(text, str):
-                raise ValueError(f"leakage filter: blocked text {text!r} is not a string")
-            tokens = _tokens(text)
-            exact.add(hashlib.sha256(" ".join(tokens).encode("utf-8")).hexdigest())
-            grams.update(_ngram_hashes(tokens, ngram))
-        object.__setattr__(self, "ngram", int(ngram))
-        object.__setattr__(self, "_exact", frozenset(exact))
-        object.__setattr__(self, "_grams", frozenset(grams))
-
-    def check(self, text: str) -> str | None:
-        """None if clean, "exact" on a normalised-text SHA-256 hit, "ngram" on a shared word n-gram."""
-        tokens = _tokens(text)
-        if hashlib.sha256(" ".join(tokens).encode("utf-8")).hexdigest() in self._exact:
-            return "exact"
-        if self._grams and any(h in self._grams for h in _ngram_hashes(tokens, self.ngram)):
-            return "ngram"
-        return None
-
-    def __len__(self) -> int:
-        """Number of distinct (normalised) blocked texts."""
-        return len(self._exact)
-
-
-# --------------------------------------------------------------------------------------------------
-# Capability pool
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DrawResult:
-    prompts: tuple[Prompt, ...]
-    recent_source_ids: tuple[str, ...]
-    blocked_count: int
-    capped_count: int
-
-
-class CapabilityPool:
-    """The prompt sources of one capability, with a calibrated difficulty scale."""
-
-    def __init__(
-        self,
-        capability: str,
-        sources: Sequence[PromptSource],
-        *,
-        calibration_size: int = 256,
-        calibration_seed: int = 0,
-    ) -> None:
-        _check_capability(capability, "capability pool")
-        sources = tuple(sources)
-        if not sources:
-            raise ValueError(f"capability pool {capability!r}: no prompt sources")
-        seen: set[str] = set()
-        for source in sources:
-            if source.capability != capability:
-                raise ValueError(
-                    f"capability pool {capability!r}: source {source.source_id!r} has capability "
-                    f"{source.capability!r}"
-                )
-            if source.source_id in seen:
-                raise ValueError(f"capability pool {capability!r}: duplicate source id {source.source_id!r}")
-            seen.add(source.source_id)
-        if not _is_int(calibration_size) or calibration_size < len(sources):
-            raise ValueError(
-                f"capability pool {capability!r}: calibration_size={calibration_size!r} must be an int >= the "
-                f"number of sources ({len(sources)}) so every source is calibrated"
-            )
-        self.capability = capability
-        self.sources: tuple[PromptSource, ...] = sources
-        seeds = np.random.default_rng(calibration_seed).integers(0, _SEED_HIGH, size=calibration_size)
-        sample = [sources[i % len(sources)].fill(int(seed)) for i, seed in enumerate(seeds)]
-        self.scale = DifficultyScale.calibrate(sample)
-
-    def __repr__(self) -> str:
-        return f"CapabilityPool({self.capability!r}, sources={len(self.sources)}, scale={self.scale!r})"
-
-    def draw(
-        self,
-        n: int,
-        *,
-        progress_frac: float,
-        rng: np.random.Generator,
-        recent_source_ids: Sequence[str] = (),
-        leakage: LeakageFilter | None = None,
-        max_attempts_per_prompt: int = 64,
-    ) -> DrawResult:
-        """Draw ``n`` distinct prompts following the curriculum, the usage cap and the leakage filter."""
-        if not _is_int(n) or n < 0:
-            raise ValueError(f"draw: n={n!r} must be a non-negative int (prompts)")
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"draw: rng must be a numpy.random.Generator, got {type(rng).__name__}")
-        if not _is_int(max_attempts_per_prompt) or max_attempts_per_prompt < 1:
-            raise ValueError(
-                f"draw: max_attempts_per_prompt={max_attempts_per_prompt!r} must be a positive int"
-            )
-        mix = curriculum_mix(progress_frac)
-        cumulative = np.cumsum([mix[tier] for tier in TIERS])
-        history = list(recent_source_ids)[-USAGE_CAP_WINDOW:]
-        prompts: list[Prompt] = []
-        texts: set[str] = set()
-        blocked = capped = 0
-        for index in range(n):
-            u = float(rng.random())
-            target = TIERS[min(int(np.searchsorted(cumulative, u, side="right")), len(TIERS) - 1)]
-            chosen: Prompt | None = None
-            fallback: Prompt | None = None
-            for _ in range(max_attempts_per_prompt):
-                source = self.sources[int(rng.integers(len(self.sources)))]
-                seed = int(rng.integers(0, _SEED_HIGH))
-                if not usage_allows(history, source.source_id):
-                    capped += 1
-                    continue
-                candidate = source.fill(seed)
-                if candidate.text in texts:
-                    continue
-                if leakage is not None and leakage.check(candidate.text) is not None:
-                    blocked += 1
-                    continue
-                if fallback is None:
-                    fallback = candidate
-                if self.scale.tier(candidate) == target:
-                    chosen = candidate
-                    break
-            if chosen is None:
-                chosen = fallback
-            if chosen is None:
-                raise RuntimeError(
-                    f"capability pool {self.capability!r}: no admissible prompt for prompt {index + 1}/{n} in "
-                    f"{max_attempts_per_prompt} attempts ({len(self.sources)} sources; so far {capped} capped, "
-                    f"{blocked} blocked by the leakage filter). The pool is too small for the usage cap "
-                    f"(each source at most {USAGE_CAP_SHARE:.0%} of the last {USAGE_CAP_WINDOW} prompts) "
-                    "or too much of it is blocked; add sources or templates."
-                )
-            prompts.append(chosen)
-            texts.add(chosen.text)
-            history.append(chosen.source_id)
-            if len(history) > USAGE_CAP_WINDOW:
-                del history[: len(history) - USAGE_CAP_WINDOW]
-        return DrawResult(
-            prompts=tuple(prompts),
-            recent_source_ids=tuple(history),
-            blocked_count=blocked,
-            capped_count=capped,
-        )

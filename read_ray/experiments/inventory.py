@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from read_ray.config import ReadConfig
-from read_ray.core.templates import LeakageFilter
+from read_ray.core.leakage import LeakageFilter
 
 
 def probe_suite_with_references(cfg: ReadConfig) -> dict:

@@ -51,7 +51,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from read_ray.core.templates import LeakageFilter, Template, load_templates
+from read_ray.core.leakage import LeakageFilter
+from read_ray.core.templates import Template, load_templates
 from read_ray.content.probe_items import BUILDERS as _BUILDERS
 from read_ray.content.probe_items import CYCLES as _CYCLES
 from read_ray.content.probe_items import TEMPLATE as _TEMPLATE

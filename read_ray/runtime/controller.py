@@ -37,7 +37,7 @@ from read_ray.core.rounds import (
     select_within_cap,
     settle_round,
 )
-from read_ray.core.templates import LeakageFilter
+from read_ray.core.leakage import LeakageFilter
 from read_ray.runtime.rundir import RunDirectory, atomic_write
 from read_ray.runtime.tracking import open_tracker
 

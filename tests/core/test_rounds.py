@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from read_ray.config import CAPABILITIES
 from read_ray.core.budget import BudgetExceededError, Ledger, plan_round_budget
+from read_ray.core.leakage import LeakageFilter
 from read_ray.core.rounds import (
     GenerationSummary,
     ProbeSummary,
@@ -25,7 +26,6 @@ from read_ray.core.rounds import (
     split_count,
 )
 from read_ray.core.simulator import bundled_pools
-from read_ray.core.templates import LeakageFilter
 
 CAPS = CAPABILITIES
 R = np.array([0, 0, 0.4, 0.6, 0, 0, 0, 0])

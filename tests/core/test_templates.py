@@ -13,27 +13,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from read_ray.core.templates import (
-    CAPABILITIES,
+from read_ray.config import CAPABILITIES
+from read_ray.core.capability_pool import CapabilityPool, DrawResult
+from read_ray.core.curriculum import (
     TIERS,
     USAGE_CAP_SHARE,
     USAGE_CAP_WINDOW,
-    CapabilityPool,
     DifficultyScale,
-    DrawResult,
-    LeakageFilter,
-    Prompt,
-    PromptSource,
-    Slot,
-    Template,
-    bundled_templates_dir,
     curriculum_mix,
-    load_templates,
-    normalise_prompt,
-    prompt_sha256,
-    templates_file,
     usage_allows,
 )
+from read_ray.core.leakage import LeakageFilter, normalise_prompt, prompt_sha256
+from read_ray.core.prompts import Prompt, PromptSource
+from read_ray.core.templates import Slot, Template, bundled_templates_dir, load_templates, templates_file
 
 CAP_LIMIT = int(USAGE_CAP_SHARE * USAGE_CAP_WINDOW)  # 32 prompts per 128
 

@@ -17,9 +17,12 @@ import numpy as np
 import pytest
 
 from read_ray.config import CAPABILITIES
-from read_ray.core.templates import CapabilityPool, LeakageFilter, Prompt, PromptSource, Template
 from read_ray.content import generators as gen
 from read_ray.content.pools import build_generation_pools, count_distinct_prompts, generation_sources
+from read_ray.core.capability_pool import CapabilityPool
+from read_ray.core.leakage import LeakageFilter
+from read_ray.core.prompts import Prompt, PromptSource
+from read_ray.core.templates import Template
 
 ALL_GENERATORS = tuple(g for cap in CAPABILITIES for g in gen.default_generators(cap))
 GENERATOR_IDS = [g.source_id for g in ALL_GENERATORS]

@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from read_ray.config import CAPABILITIES
-from read_ray.core.templates import LeakageFilter, bundled_templates_dir, load_templates
+from read_ray.core.leakage import LeakageFilter
+from read_ray.core.templates import bundled_templates_dir, load_templates
 from read_ray.model import probes
 from read_ray.model.generation import generate_batch
 from read_ray.model.loading import (

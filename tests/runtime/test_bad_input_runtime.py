@@ -13,6 +13,7 @@ import torch
 
 from read_ray.config import ResourcesConfig, TrainConfig, load_config, replace
 from read_ray.core.budget import Ledger
+from read_ray.core.prompts import Prompt
 from read_ray.core.rounds import (
     GenerationSummary,
     ProbeSummary,
@@ -21,7 +22,6 @@ from read_ray.core.rounds import (
     initial_state,
     settle_round,
 )
-from read_ray.core.templates import Prompt
 from read_ray.model.generation import Completion
 from read_ray.model.loading import load_causal_lm, load_tokenizer
 from read_ray.model.training import make_sample

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from read_ray.config import load_config, replace
+from read_ray.core.prompts import Prompt
 from read_ray.core.rounds import RoundPlan
-from read_ray.core.templates import Prompt
 from read_ray.model.generation import Completion
 from read_ray.model.training import IGNORE_INDEX, collate
 from read_ray.runtime.cluster import free_ports

@@ -10,8 +10,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from read_ray.core.templates import Prompt
 from read_ray.content.generators.vocab import _TR_PREDICATES, _TR_SUBJECTS, _TR_TAILS, _TR_TIMES
+from read_ray.core.prompts import Prompt
 
 __all__ = ["derive_rng"]
 
