@@ -1,4 +1,4 @@
-"""`ray job submit` entrypoint for `compare`: parse -> validate every arm -> connect to Ray -> run_compare.
+"""`ray job submit` entrypoint for `compare`: parse -> preflight, every arm checked -> connect to Ray -> run_compare.
 
     ray job submit --address http://127.0.0.1:8265 --working-dir . -- \\
         python jobs/compare.py --config tiny --policies read,uniform,grid --seeds 1,2 --out /data/compare-tiny
@@ -19,7 +19,8 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     from read_ray.experiments.compare import parse_policies, parse_seeds, plan_arms
-    from read_ray.config import load_config, validate
+    from read_ray.config import load_config
+    from read_ray.runtime.preflight import preflight
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="default", help="preset name or YAML path")
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value")
     args = parser.parse_args(argv)
     try:
-        cfg = validate(load_config(args.config, args.overrides))
+        cfg = preflight(load_config(args.config, args.overrides), run_dir=False)
         policies, seeds = parse_policies(args.policies), parse_seeds(args.seeds)
         runs_dir = Path(os.environ.get("READ_RAY_RUNS_DIR", cfg.run.runs_dir)).expanduser()
         out = Path(args.out or runs_dir / f"compare_{cfg.run.name}").expanduser().resolve()

@@ -5,8 +5,8 @@
 
 Run and storage paths are made absolute before Ray starts: a relative path inside a job would land in
 the job's temporary copy of the working directory and be lost. The config (`validate`) and the files and
-paths it names (`preflight`: run directory, tokenizers under logit KD, precision on CPU) are checked before
-Ray starts, with --dry-run too: an impossible plan exits with status 2 and one line per problem.
+paths it names (`preflight`: templates, task card, model folders, run directory, tokenizers under logit KD,
+precision on CPU) are checked before Ray starts, with --dry-run too: an impossible plan exits with status 2 and one line per problem.
 """
 
 from __future__ import annotations

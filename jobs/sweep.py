@@ -1,4 +1,4 @@
-"""`ray job submit` entrypoint of a Ray Tune sweep: parse config and search space -> validate -> connect -> sweep.
+"""`ray job submit` entrypoint of a Ray Tune sweep: parse config and search space -> preflight -> connect -> sweep.
 
     ray job submit --address http://127.0.0.1:8265 --working-dir . -- python jobs/sweep.py --mode sim --num-samples 64
     ray job submit ... -- python jobs/sweep.py --mode real --config tiny --num-samples 2 --out /abs/sweeps/tiny
@@ -19,8 +19,9 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from read_ray.config import load_config, replace, validate
+    from read_ray.config import load_config, replace
     from read_ray.experiments.sweep import load_search_space
+    from read_ray.runtime.preflight import preflight
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=("sim", "real"), required=True)
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value")
     args = parser.parse_args(argv)
     try:
-        cfg = validate(load_config(args.config, args.overrides))
+        cfg = preflight(load_config(args.config, args.overrides), run_dir=False)
         space = load_search_space(args.search_space, cfg)
     except ValueError as exc:
         print(f"sweep: error: {exc}", file=sys.stderr)

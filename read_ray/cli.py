@@ -12,8 +12,9 @@
     read-ray profile --model teacher|student|PATH [--json]
     read-ray identify --tasks gsm8k,mbpp [--config ...] --interventions M [--out DIR] [key.sub=value ...]
 
-Bad input exits with status 2 and one message naming the cause. Commands that start Ray check the config
-(`validate`) and the files and paths it names (`read_ray.runtime.preflight`) first. Heavy modules are
+Bad input exits with status 2 and one message naming the cause. Every command checks the config's values
+and the files and packages it names (`read_ray.runtime.preflight.check_config`) first; commands that start
+Ray also check their run directory and this machine (`preflight`) before connecting. Heavy modules are
 imported only by the subcommand that needs them.
 """
 
@@ -24,7 +25,7 @@ import contextlib
 import json
 import sys
 
-from read_ray.config import ABLATIONS, POLICIES, load_config, replace, to_yaml, validate
+from read_ray.config import ABLATIONS, POLICIES, load_config, replace, to_yaml
 
 
 def _stdout_to_stderr():
@@ -33,7 +34,10 @@ def _stdout_to_stderr():
 
 
 def _load(args: argparse.Namespace):
-    return validate(load_config(args.config, args.overrides))
+    """The config of --config and the overrides, its values and the files it names checked."""
+    from read_ray.runtime.preflight import check_config
+
+    return check_config(load_config(args.config, args.overrides))
 
 
 def _out_dir(args: argparse.Namespace, default) -> str:
@@ -54,8 +58,9 @@ SIMULATE_POLICIES = ("oracle", *POLICIES, *ABLATIONS)
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from read_ray.core.simulator import WORLDS, compare_policies
+    from read_ray.runtime.preflight import check_config
 
-    cfg = validate(replace(_load(args), budget={"num_rounds": args.rounds}))
+    cfg = check_config(replace(_load(args), budget={"num_rounds": args.rounds}))
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     unknown = [p for p in policies if p not in SIMULATE_POLICIES or p == "static"]
     if unknown:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from read_ray.config import ABLATIONS, POLICIES, ReadConfig, replace, validate
+from read_ray.config import ABLATIONS, POLICIES, ReadConfig, replace
 from read_ray.core.budget import Ledger
 from read_ray.core.comparison import (
     STAGES,
@@ -45,6 +45,7 @@ from read_ray.core.comparison import (
     spend_totals,
     summarize_seeds,
 )
+from read_ray.runtime.preflight import check_config
 
 COMPARE_POLICIES = (*(p for p in POLICIES if p != "static"), "grid", *ABLATIONS)
 # Δ utility is paired by seed against each of these that ran (task_static = w = r_tau, the paper's bar)
@@ -121,7 +122,7 @@ def plan_arms(cfg: ReadConfig, policies: Sequence[str], seeds: Sequence[int], ou
 
 def _checked(cfg: ReadConfig, what: str) -> ReadConfig:
     try:
-        return validate(cfg)
+        return check_config(cfg)              # the values, and the round-budget plan of a pilot's share
     except ValueError as exc:
         raise ValueError(f"{what}: {exc}") from None
 

@@ -376,7 +376,8 @@ def test_kd_top_k_above_the_teacher_vocabulary(two_tokenizers):
 
     same, _ = two_tokenizers
     vocab = json.loads((Path(same) / "config.json").read_text())["vocab_size"]
-    cfg = load_config("tiny", [f"teacher.model={same}", "train.loss=topk_kd", f"train.kd_top_k={vocab + 1}"])
+    cfg = load_config("tiny", [f"teacher.model={same}", "student.keep_layers=[0, 1]", "train.loss=topk_kd",
+                               f"train.kd_top_k={vocab + 1}"])
     with pytest.raises(ValueError, match=rf"train.kd_top_k \({vocab + 1}\) is more than the teacher's vocabulary"):
         preflight(cfg, run_dir=False)
 

@@ -1,9 +1,15 @@
-"""Config: presets load, overrides are strict, validation names every problem, YAML round-trips."""
+"""Config: presets load, overrides are strict, validation names every problem, YAML round-trips; `validate`
+checks values only and the files a config names are `check_config`'s (read_ray.runtime.preflight)."""
+
+import dataclasses
+import typing
 
 import pytest
 
 from read_ray.config import (
+    POLICIES,
     ReadConfig,
+    choices,
     config_from_dict,
     load_config,
     parse_overrides,
@@ -12,12 +18,13 @@ from read_ray.config import (
     to_yaml,
     validate,
 )
+from read_ray.runtime.preflight import check_config
 
 
 def test_presets_load_and_validate():
     assert {"default", "tiny"} <= set(preset_names())
     for name in preset_names():
-        cfg = validate(load_config(name))
+        cfg = check_config(validate(load_config(name)))
         assert isinstance(cfg, ReadConfig)
 
 
@@ -100,13 +107,10 @@ def test_missing_yaml_path():
         (["budget.gen_fraction=1.0"], "budget.gen_fraction: must be strictly between 0 and 1"),
         (["budget.gen_fraction=0"], "budget.gen_fraction"),
         (["budget.total_tokens=-5"], "budget.total_tokens: must be > 0"),
-        (["budget.total_tokens=1000"], "less than one teacher completion"),
         (["budget.num_rounds=0"], "budget.num_rounds: must be >= 1"),
         (["task.requirement={math: 0, code: 0}"], "no mass"),
         (["task.requirement={cooking: 1}"], "task.requirement.cooking: unknown capability"),
         (["task.declared_capability=cooking"], "task.declared_capability"),
-        (["capabilities.names=[math, cooking]", "task.requirement={math: 1}"], "'cooking' has no templates"),
-        (["capabilities.templates_dir=/nonexistent"], "capabilities.templates_dir"),
         (["bandit.policy=magic"], "bandit.policy"),
         (["bandit.ensemble_size=1"], "bandit.ensemble_size"),
         (["teacher.max_batch_size=32", "teacher.max_ongoing_requests=8"], "max_ongoing_requests"),
@@ -123,8 +127,6 @@ def test_missing_yaml_path():
         (["run.name=a/b"], "run.name"),
         (["task.requirement_source=oracle"], "task.requirement_source"),
         (["task.requirement_source=learned"], "task.identifier_path: requirement_source=learned needs"),
-        (["task.requirement_source=learned", "task.identifier_path=/nonexistent/identifier.pt"],
-         "task.identifier_path: requirement identifier file /nonexistent/identifier.pt does not exist"),
         (["bandit.policy=static"], "bandit.static_mix: policy=static needs a mix"),
         (["bandit.policy=static", "bandit.static_mix.maths=1"], "bandit.static_mix.maths: unknown capability"),
     ],
@@ -134,6 +136,71 @@ def test_validate_names_the_problem(overrides, needle):
     with pytest.raises(ValueError, match="invalid config") as info:
         validate(cfg)
     assert needle in str(info.value)
+    with pytest.raises(ValueError, match="invalid config") as info:       # check_config says it too
+        check_config(cfg)
+    assert needle in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        (["budget.total_tokens=1000"], "less than one teacher completion"),
+        (["capabilities.names=[math, cooking]", "task.requirement={math: 1}"], "'cooking' has no templates"),
+        (["capabilities.templates_dir=/nonexistent"], "capabilities.templates_dir: folder /nonexistent does not exist"),
+        (["task.requirement_source=learned", "task.identifier_path=/nonexistent/identifier.pt"],
+         "task.identifier_path: requirement identifier file /nonexistent/identifier.pt does not exist"),
+        (["task.name=gsm9k"], "task.name: unknown task 'gsm9k'; choose one of"),
+        (["bandit.bank_path=/nonexistent/bank.json"], "bandit.bank_path: no such file '/nonexistent/bank.json'"),
+        (["teacher.model=/nonexistent/model"], "teacher.model: /nonexistent/model is not a Hugging Face model"),
+    ],
+)
+def test_check_config_names_what_the_files_lack(overrides, needle):
+    cfg = load_config("default", overrides)
+    with pytest.raises(ValueError, match="invalid config") as info:
+        check_config(cfg)
+    assert needle in str(info.value)
+
+
+def test_validate_reads_no_file():
+    """Values that name files which are not there pass `validate`; `check_config` lists every one at once."""
+    cfg = validate(load_config("default", ["capabilities.templates_dir=/nonexistent", "task.name=gsm9k",
+                                           "teacher.model=/nonexistent/model", "bandit.bank_path=/nonexistent/b",
+                                           "budget.total_tokens=1000"]))
+    with pytest.raises(ValueError) as info:
+        check_config(cfg)
+    message = str(info.value)
+    assert message.count("\n  - ") == 5
+    for key in ("capabilities.templates_dir", "task.name", "teacher.model", "bandit.bank_path", "budget.total_tokens"):
+        assert f"\n  - {key}: " in message
+
+
+def test_a_value_problem_and_a_file_problem_are_listed_together():
+    cfg = load_config("default", ["task.name=gsm9k", "bandit.kappa=-1"])
+    with pytest.raises(ValueError) as info:
+        check_config(cfg)
+    assert "task.name: unknown task" in str(info.value) and "bandit.kappa: must be >= 0" in str(info.value)
+
+
+def _choice_fields():
+    for section in dataclasses.fields(ReadConfig):
+        for name, tp in typing.get_type_hints(typing.get_type_hints(ReadConfig)[section.name]).items():
+            if typing.get_origin(tp) is tuple:
+                tp = typing.get_args(tp)[0]
+            if typing.get_origin(tp) is typing.Literal:
+                yield f"{section.name}.{name}", tp
+
+
+@pytest.mark.parametrize(("key", "alias"), list(_choice_fields()), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_closed_choice_lists_its_values(key, alias):
+    allowed = ", ".join(choices(alias))
+    section, field = key.split(".")
+    bad = "[jsonl, nope]" if isinstance(getattr(getattr(ReadConfig(), section), field), tuple) else "nope"
+    with pytest.raises(ValueError) as info:
+        validate(load_config("default", [f"{key}={bad}"]))
+    assert f"{key}: 'nope' is not one of {allowed}" in str(info.value)
+    wrong_type = "[3]" if bad.startswith("[") else "3"
+    with pytest.raises(ValueError, match=f"expected one of {allowed}, got 3 "):       # the wrong type: on load
+        load_config("default", [f"{key}={wrong_type}"])
 
 
 def test_validate_lists_every_problem():
@@ -148,7 +215,7 @@ def test_templates_dir_without_a_capability_file(tmp_path):
     (tmp_path / "math.jsonl").write_text("")
     cfg = replace(load_config("default"), capabilities={"templates_dir": str(tmp_path)})
     with pytest.raises(ValueError, match="'reasoning' has no templates"):
-        validate(cfg)
+        check_config(cfg)
 
 
 def test_config_is_frozen():
@@ -171,9 +238,9 @@ def test_learned_requirement_source_checks_the_identifier(tmp_path):
     save_requirement_head(RequirementHead(4, 2, 3), path, {"capabilities": ["math", "reasoning"]})
     overrides = ["task.requirement_source=learned", f"task.identifier_path={path}"]
     with pytest.raises(ValueError, match="the identifier scores capabilities"):
-        validate(load_config("tiny", overrides))
-    cfg = validate(load_config("tiny", [*overrides, "capabilities.names=[math, reasoning]", "allocation.top_k=2",
-                                        "reward.spill_top_k=2"]))
+        check_config(load_config("tiny", overrides))
+    cfg = check_config(load_config("tiny", [*overrides, "capabilities.names=[math, reasoning]",
+                                            "allocation.top_k=2", "reward.spill_top_k=2"]))
     assert cfg.task.requirement_source == "learned"
 
 

@@ -1,4 +1,5 @@
-"""read_ray.core and read_ray.config stay pure: importing them loads no heavy framework."""
+"""read_ray.core and read_ray.config stay pure: importing them loads no heavy framework; config is a leaf;
+imports run only down the rooms."""
 
 import ast
 import json
@@ -19,6 +20,18 @@ def test_core_and_config_import_nothing_heavy():
         "for m in pkgutil.iter_modules(read_ray.core.__path__):\n"
         "    importlib.import_module('read_ray.core.' + m.name)\n"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_config_is_a_leaf():
+    """read_ray.config imports no other read_ray module: checking files and packages is the preflight's."""
+    code = (
+        "import json, sys, read_ray.config\n"
+        "cfg = read_ray.config.validate(read_ray.config.load_config('default'))\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('read_ray.')\n"
+        "                        and m != 'read_ray.config' and not m.startswith('read_ray.config.'))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
@@ -66,7 +79,6 @@ def upward_imports(package: pathlib.Path) -> list[str]:
     return arrows
 
 
-@pytest.mark.xfail(strict=True, reason="config still imports core and runtime.tracking (issue 18: config as a leaf)")
 def test_imports_only_run_down_the_rooms():
     assert upward_imports(pathlib.Path(read_ray.__file__).parent) == []
 

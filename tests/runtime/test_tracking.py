@@ -8,6 +8,7 @@ import pytest
 
 from read_ray.config import load_config, replace, validate
 from read_ray.runtime.controller import run_distillation
+from read_ray.runtime.preflight import check_config
 from read_ray.runtime.rundir import RunDirectory
 
 NAMESPACES = ("budget/", "bandit/", "probe/", "train/", "teacher/", "seconds/")
@@ -79,8 +80,8 @@ def test_jsonl_and_tensorboard_hold_the_same_namespaced_metrics(ray_cluster, tmp
 def test_a_selected_backend_that_is_not_installed_is_a_config_error(backend, package):
     cfg = load_config("tiny", [f"logging.backends=[jsonl, {backend}]"])
     if importlib.util.find_spec(package) is not None:
-        assert validate(cfg) is cfg
+        assert check_config(cfg) is cfg
         return
     with pytest.raises(ValueError, match=f"logging.backends: '{backend}' is selected but its package {package} "
                                          f"is not installed: pip install {package}"):
-        validate(cfg)
+        check_config(cfg)
