@@ -18,8 +18,8 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from read_ray.experiments.compare import parse_policies, parse_seeds, plan_arms
     from read_ray.config import load_config
+    from read_ray.experiments.compare import parse_policies, parse_seeds, plan_arms
     from read_ray.runtime.preflight import preflight
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -187,7 +187,7 @@ def identifier_problems(cfg: ReadConfig) -> list[str]:
     t, names = cfg.task, cfg.capabilities.names
     if t.requirement_source != "learned" or not t.identifier_path:
         return []                                          # a missing path is validate's
-    from read_ray.core.requirements import load_requirement_head    # torch: only for a learned requirement
+    from read_ray.core.requirements import load_requirement_head  # torch: only for a learned requirement
 
     try:
         _, meta = load_requirement_head(t.identifier_path)

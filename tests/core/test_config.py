@@ -7,7 +7,6 @@ import typing
 import pytest
 
 from read_ray.config import (
-    POLICIES,
     ReadConfig,
     choices,
     config_from_dict,

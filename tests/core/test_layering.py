@@ -7,8 +7,6 @@ import pathlib
 import subprocess
 import sys
 
-import pytest
-
 import read_ray
 
 HEAVY = ("ray", "deepspeed", "transformers", "vllm")
