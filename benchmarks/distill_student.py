@@ -45,7 +45,7 @@ def main() -> None:
         resolve_model_dir,
     )
     from read_ray.content.pools import build_generation_pools
-    from read_ray.model.probes import build_probe_suite
+    from read_ray.content.probe_suite import build_probe_suite
     from read_ray.model.training import collate, make_sample, sft_loss, teacher_agreement
 
     t0 = time.perf_counter()

@@ -29,6 +29,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from read_ray.content.tasks.cards import TASK_NAMES, load_task  # noqa: E402
+from read_ray.content.tasks.items import TaskScore  # noqa: E402
 from read_ray.model.loading import (  # noqa: E402
     BUNDLED_TEACHER,
     DEFAULT_KEEP_LAYERS,
@@ -39,7 +41,7 @@ from read_ray.model.loading import (  # noqa: E402
     resolve_model_dir,
 )
 from read_ray.model.scoring import mean_token_logliks  # noqa: E402
-from read_ray.model.tasks import TASK_NAMES, TaskScore, evaluate_task, load_task  # noqa: E402
+from read_ray.model.tasks import evaluate_task  # noqa: E402
 
 MAX_NEW_TOKENS = {"gsm8k": 256, "humaneval": 384, "mbpp": 256, "bfcl_simple": 96}
 

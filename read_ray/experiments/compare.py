@@ -90,7 +90,7 @@ class Arm:
 
 def plan_arms(cfg: ReadConfig, policies: Sequence[str], seeds: Sequence[int], out: Path) -> list[Arm]:
     """Every arm's run config(s), validated before any cluster resource is taken."""
-    from read_ray.model.tasks import load_task
+    from read_ray.content.tasks.cards import load_task
     from read_ray.runtime.controller import task_requirement
 
     runs_dir = str((out / "runs").resolve())
@@ -165,9 +165,9 @@ def run_compare(cfg: ReadConfig, policies: Sequence[str], seeds: Sequence[int], 
 
 def initial_test_utility(cfg: ReadConfig, run_root: Path, out: Path) -> float:
     """Test utility of the initial student (the same for every policy of a seed); cached in arms/."""
+    from read_ray.core.files import atomic_write
     from read_ray.model.loading import resolve_model_dir
     from read_ray.runtime.controller import task_utility
-    from read_ray.runtime.rundir import atomic_write
 
     path = out / "arms" / f"initial_seed{cfg.run.seed}.json"
     if path.is_file():
@@ -184,7 +184,7 @@ def _relative(path: Path, out: Path) -> str:
 
 
 def _card(cfg: ReadConfig):
-    from read_ray.model.tasks import load_task
+    from read_ray.content.tasks.cards import load_task
 
     return load_task(cfg.task.name, dev_size=cfg.task.dev_size, test_size=cfg.task.test_size, seed=cfg.run.seed)
 
@@ -202,9 +202,9 @@ def _finished_run(cfg: ReadConfig, log):
 
 def run_arm(arm: Arm, out: Path, log) -> dict:
     """Run one arm to the end, score it on the test split, and write arms/<name>.json last."""
+    from read_ray.core.files import atomic_write
     from read_ray.experiments.report import write_report
     from read_ray.runtime.controller import task_report, task_requirement
-    from read_ray.runtime.rundir import atomic_write
 
     cfg, spent_records, grid = arm.cfg, [], None
     if arm.pilots:
@@ -243,8 +243,8 @@ def _records_of(cfg: ReadConfig) -> list[dict]:
 
 def run_grid_pilots(arm: Arm, out: Path, log) -> dict:
     """Pilot every grid mix on its share of the budget, pick the best by DEV utility; cached in arms/."""
+    from read_ray.core.files import atomic_write
     from read_ray.runtime.controller import task_utility
-    from read_ray.runtime.rundir import atomic_write
 
     path = out / "arms" / f"{arm.name}.pilots.json"
     if path.is_file():
@@ -303,7 +303,7 @@ def _cell(m: dict, fmt: str) -> str:
 
 def write_results(out: Path, results: dict) -> None:
     """results.json, results.md and the plots."""
-    from read_ray.runtime.rundir import atomic_write
+    from read_ray.core.files import atomic_write
 
     atomic_write(out / "results.json", json.dumps(results, indent=1))
     caps, table = results["capabilities"], results["policies"]

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from read_ray.config import ReadConfig, replace, validate
+from read_ray.core.files import atomic_write
 from read_ray.core.requirements import (
     Intervention,
     fit_requirement_head,
@@ -36,7 +37,7 @@ from read_ray.core.requirements import (
     requirement_agreement,
     save_requirement_head,
 )
-from read_ray.runtime.rundir import RunDirectory, atomic_write
+from read_ray.runtime.rundir import RunDirectory
 
 ALLOCATION_STREAM = 211  # seed stream id for intervention allocations
 IDENTIFIER_FILE = "identifier.pt"
@@ -74,7 +75,7 @@ def teacher_dev_utility(cfg: ReadConfig, card, out_dir: Path) -> float:
 
 def run_intervention(cfg: ReadConfig, card, index: int, out_dir: Path, log=print) -> dict:
     """One intervention (cached in its run directory's intervention.json)."""
-    from read_ray.model.probes import MIN_NORMALISER_GAP, Normaliser
+    from read_ray.core.statistics import MIN_NORMALISER_GAP, Normaliser
     from read_ray.runtime.controller import run_distillation, task_utility
 
     allocation = draw_allocation(cfg, card.name, index)
@@ -108,7 +109,7 @@ def run_intervention(cfg: ReadConfig, card, index: int, out_dir: Path, log=print
 
 def load_cards(cfg: ReadConfig, tasks: list[str], num_interventions: int, out_dir: str | Path) -> list:
     """The task cards, after checking the arguments and every intervention's config (before any Ray work)."""
-    from read_ray.model.tasks import TASK_NAMES, load_task
+    from read_ray.content.tasks.cards import TASK_NAMES, load_task
 
     unknown = [t for t in tasks if t not in TASK_NAMES]
     if not tasks or unknown:

@@ -13,9 +13,11 @@ from read_ray.core.leakage import LeakageFilter
 
 def probe_suite_with_references(cfg: ReadConfig) -> dict:
     """The config's probe suite with teacher references (generated once per teacher and suite, then cached)."""
+    from read_ray.content.probe_references import attach_references, reference_id
+    from read_ray.content.probe_suite import build_probe_suite
     from read_ray.model.generation import generate_batch
     from read_ray.model.loading import load_causal_lm, load_tokenizer, resolve_model_dir
-    from read_ray.model.probes import attach_references, build_probe_suite, probe_references_dir, reference_id
+    from read_ray.model.probes import probe_references_dir
 
     suite = build_probe_suite(cfg.capabilities.names, items_per_capability=cfg.probes.items_per_capability,
                               seed=cfg.run.seed)
@@ -42,8 +44,8 @@ def data_check(cfg: ReadConfig, *, fills: int = 3000, draws: int = 256) -> dict:
     (what the filter has to catch), and with it (must be 0).
     """
     from read_ray.content.pools import count_distinct_prompts, pools_for_config
-    from read_ray.model.probes import build_probe_suite, probe_prompts
-    from read_ray.model.tasks import TASK_NAMES, all_eval_prompts, load_task
+    from read_ray.content.probe_suite import build_probe_suite, probe_prompts
+    from read_ray.content.tasks.cards import TASK_NAMES, all_eval_prompts, load_task
 
     caps = cfg.capabilities.names
     suite = build_probe_suite(caps, items_per_capability=cfg.probes.items_per_capability, seed=cfg.run.seed)

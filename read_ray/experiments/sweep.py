@@ -177,7 +177,7 @@ def _distill_run(params: dict, base: dict, trials_dir: str, name: str) -> dict:
 def final_dev_change(cfg: ReadConfig, run) -> float:
     """Dev-split utility change of the run's final student: the last round's dev checkpoint when it had
     one, else one evaluation of the final student on the dev split (never the test split)."""
-    from read_ray.model.tasks import load_task
+    from read_ray.content.tasks.cards import load_task
     from read_ray.runtime.controller import task_utility
 
     records = run.records()

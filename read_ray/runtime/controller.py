@@ -22,6 +22,7 @@ import numpy as np
 
 from read_ray.config import ReadConfig
 from read_ray.core.budget import Ledger, RoundBudget, plan_round_budget
+from read_ray.core.files import atomic_write
 from read_ray.core.requirements import requirement_for_card
 from read_ray.core.rounds import (
     GenerationSummary,
@@ -38,7 +39,7 @@ from read_ray.core.rounds import (
     settle_round,
 )
 from read_ray.core.leakage import LeakageFilter
-from read_ray.runtime.rundir import RunDirectory, atomic_write
+from read_ray.runtime.rundir import RunDirectory
 from read_ray.runtime.tracking import open_tracker
 
 
@@ -144,17 +145,13 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
 def prepare(cfg: ReadConfig, run: RunDirectory, teacher, log):
     """Teacher and student models, task card, pools, probe suite with cached references, normaliser;
     returns the Setup and the probe pool (started once, used for round 0 and every round)."""
-    from read_ray.model.probes import probe_references_dir, reference_id
+    from read_ray.model.probes import probe_references_dir
     from read_ray.model.loading import build_pruned_student, load_tokenizer, resolve_model_dir
     from read_ray.content.pools import pools_for_config
-    from read_ray.model.probes import (
-        Normaliser,
-        attach_references,
-        build_probe_suite,
-        fit_normaliser,
-        probe_prompts,
-    )
-    from read_ray.model.tasks import all_eval_prompts, load_task
+    from read_ray.content.probe_references import attach_references, reference_id
+    from read_ray.content.probe_suite import build_probe_suite, probe_prompts
+    from read_ray.core.statistics import Normaliser, fit_normaliser
+    from read_ray.content.tasks.cards import all_eval_prompts, load_task
     from read_ray.runtime.probes import ProbePool
 
     caps = cfg.capabilities.names
@@ -196,8 +193,9 @@ def teacher_profile(cfg: ReadConfig, pool, teacher_dir: str, suite):
     """The teacher's own probe scores (the 100 of the score scale). They depend only on the teacher, the
     suite with its references, the scorer and the seed, so they are cached beside the references: a run
     after the first skips probing the teacher (a minute on the CPU preset, a 70B load on a cluster)."""
-    from read_ray.model.probes import probe_references_dir, reference_id
-    from read_ray.model.probes import CapabilityScores, references_path, teacher_profile_path
+    from read_ray.model.probes import probe_references_dir
+    from read_ray.content.probe_references import reference_id, references_path, teacher_profile_path
+    from read_ray.core.statistics import CapabilityScores
 
     path = teacher_profile_path(references_path(suite, probe_references_dir(), teacher_id=reference_id(cfg)),
                                 scorer=cfg.probes.scorer, bootstrap_samples=cfg.probes.bootstrap_samples,
@@ -335,9 +333,9 @@ def task_report(cfg: ReadConfig, card, checkpoint_dir: str, split: str) -> dict:
     once: the initial student's in the run directory (`task_anchors.json`), the teacher's beside the probe
     references (keyed by teacher id, task, split, sizes, seed, basis and the split's items)."""
     from read_ray.core.task_utility import gap_closures, mean_gap_closure
-    from read_ray.model.probes import probe_references_dir, reference_id
+    from read_ray.model.probes import probe_references_dir
     from read_ray.model.loading import resolve_model_dir
-    from read_ray.model.probes import references_path
+    from read_ray.content.probe_references import reference_id, references_path
 
     def raw(scores: dict) -> dict:            # the utility basis per (sub)task; a metric not computed is nan
         basis = "gold_loglik" if cfg.task.utility == "gold_loglik" else "value"
@@ -400,7 +398,7 @@ def anchor_key(cfg: ReadConfig, card, split: str) -> str:
 
 def cached_scores(path: Path, key: str, compute) -> dict:
     """`compute()` once per key, kept in the JSON file at `path` (written atomically, unique temp names)."""
-    from read_ray.model.probes import write_text_atomic
+    from read_ray.core.files import atomic_write as write_text_atomic
 
     try:
         cached = json.loads(path.read_text())

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import io
 
 import numpy as np
 
 from read_ray.config import ReadConfig
 from read_ray.core.bandit import Context
 from read_ray.core.bank import load_bank
+from read_ray.core.files import atomic_write
 from read_ray.core.policies import make_policy
 from read_ray.core.reward import RewardTerms
 
@@ -47,9 +47,9 @@ class BanditLearner:
         """Write the policy state atomically (torch.save of tensors and plain containers only)."""
         import torch
 
-        tmp = Path(f"{path}.tmp")
-        torch.save(self.policy.state_dict(), tmp)
-        os.replace(tmp, path)
+        buffer = io.BytesIO()
+        torch.save(self.policy.state_dict(), buffer)
+        atomic_write(path, buffer.getvalue())
 
     def load(self, path: str) -> None:
         import torch

@@ -11,7 +11,8 @@ import time
 from collections.abc import Mapping, Sequence
 
 from read_ray.config import ReadConfig
-from read_ray.model.probes import CapabilityScores, ProbeItem, aggregate_scores
+from read_ray.content.probe_items.common import ProbeItem
+from read_ray.core.statistics import CapabilityScores, aggregate_scores
 
 
 class ProbeEvaluator:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from read_ray.config import ReadConfig, config_from_dict, config_to_dict, read_yaml_file, to_yaml
+from read_ray.core.files import atomic_write
 from read_ray.core.rounds import RoundState
 from read_ray.runtime.tracking import metric_lines
 
@@ -38,21 +39,6 @@ from read_ray.runtime.tracking import metric_lines
 # location may change too, so a run directory can be moved or renamed and resumed
 _MAY_DIFFER = ("logging", "compare", "run.runs_dir:", "run.name:")
 _ROUND_TAIL = re.compile(r"round_[0-9]{4}")
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write to a temporary sibling, fsync, then rename: readers see the old file or the whole new one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OSError(f"could not write {path}: {exc.strerror or exc}; free disk space and run again "
-                      f"(the run resumes from its last complete round)") from exc
 
 
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:

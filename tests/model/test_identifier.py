@@ -4,8 +4,8 @@ import os
 
 import numpy as np
 
+from read_ray.content.tasks.cards import load_task
 from read_ray.model import identifier
-from read_ray.model.tasks import load_task
 
 
 def test_encoder_loads_offline_and_is_deterministic():

@@ -18,6 +18,7 @@ import torch
 import yaml
 
 from read_ray.config import load_config, validate
+from read_ray.content.tasks.cards import CARDS_DIR, COMPOSITE_METRIC, all_eval_prompts, load_task
 from read_ray.core.requirements import requirement_for_card
 from read_ray.core.task_utility import gap_closures, mean_gap_closure
 from read_ray.model.loading import (
@@ -27,14 +28,7 @@ from read_ray.model.loading import (
     load_tokenizer,
     resolve_model_dir,
 )
-from read_ray.model.tasks import (
-    CARDS_DIR,
-    COMPOSITE_METRIC,
-    all_eval_prompts,
-    evaluate_subtasks,
-    evaluate_task,
-    load_task,
-)
+from read_ray.model.tasks import evaluate_subtasks, evaluate_task
 
 torch.set_num_threads(2)
 SUBTASKS = ("gsm8k", "mbpp", "bfcl_simple")

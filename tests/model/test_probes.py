@@ -18,9 +18,20 @@ import pytest
 import torch
 
 from read_ray.config import CAPABILITIES
+from read_ray.content.probe_items.checks import check_response
+from read_ray.content.probe_items.common import CHECKERS, ProbeItem
+from read_ray.content.probe_references import attach_references, references_path, teacher_profile_path
+from read_ray.content.probe_suite import build_probe_suite, probe_prompts, probes_dir, suite_fingerprint
 from read_ray.core.leakage import LeakageFilter
+from read_ray.core.statistics import (
+    MIN_NORMALISER_GAP,
+    CapabilityScores,
+    Normaliser,
+    aggregate_scores,
+    bootstrap_ci,
+    fit_normaliser,
+)
 from read_ray.core.templates import bundled_templates_dir, load_templates
-from read_ray.model import probes
 from read_ray.model.generation import generate_batch
 from read_ray.model.loading import (
     BUNDLED_TEACHER,
@@ -28,25 +39,7 @@ from read_ray.model.loading import (
     load_causal_lm,
     load_tokenizer,
 )
-from read_ray.model.probes import (
-    CHECKERS,
-    CapabilityScores,
-    Normaliser,
-    ProbeItem,
-    aggregate_scores,
-    attach_references,
-    bootstrap_ci,
-    build_probe_suite,
-    check_response,
-    fit_normaliser,
-    probe_generate_fn,
-    probe_prompts,
-    probes_dir,
-    profile_scores,
-    references_path,
-    score_items,
-    suite_fingerprint,
-)
+from read_ray.model.probes import probe_generate_fn, profile_scores, score_items
 
 torch.set_num_threads(2)
 
@@ -360,7 +353,7 @@ def test_attach_references_writes_atomically(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(probes.os, "replace", crash)
+    monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError, match="disk full"):
         attach_references(small, FakeTeacher(), tmp_path, teacher_id="t")
     assert path.read_text() == before.decode().splitlines()[0] + "\n"  # the old file is untouched
@@ -484,8 +477,8 @@ def test_normaliser_maps_student0_to_0_and_teacher_to_100():
     assert norm({"math": -2.0})["math"] == pytest.approx(50.0)
     assert norm.ci({"math": (-3.2, -2.8)})["math"] == pytest.approx(10.0)
     # Teacher level with the student: the floor keeps the scale finite and increasing.
-    assert norm.high["tool_use"] == pytest.approx(0.5 + probes.MIN_NORMALISER_GAP)
-    assert norm({"tool_use": 0.5 + probes.MIN_NORMALISER_GAP})["tool_use"] == pytest.approx(100.0)
+    assert norm.high["tool_use"] == pytest.approx(0.5 + MIN_NORMALISER_GAP)
+    assert norm({"tool_use": 0.5 + MIN_NORMALISER_GAP})["tool_use"] == pytest.approx(100.0)
     assert Normaliser.from_dict(json.loads(json.dumps(norm.to_dict()))) == norm
     assert CapabilityScores.from_dict(json.loads(json.dumps(student0.to_dict()))) == student0
     with pytest.raises(ValueError):
@@ -512,17 +505,18 @@ def test_shipped_references_are_the_default_presets_and_seed_an_empty_cache(tmp_
     computes (suite fingerprint, teacher id), hold one non-empty reference per probe item, and never
     overwrite a file already cached."""
     from read_ray.config import load_config
-    from read_ray.model.probes import SHIPPED_REFERENCES_DIR, probe_references_dir, reference_id
+    from read_ray.content.probe_references import SHIPPED_REFERENCES_DIR, reference_id
+    from read_ray.model.probes import probe_references_dir
 
     cfg = load_config("default", [f"run.seed={seed}"])
     monkeypatch.setenv("READ_RAY_CACHE", str(tmp_path))
-    suite = probes.build_probe_suite(cfg.capabilities.names, items_per_capability=cfg.probes.items_per_capability,
-                                     seed=cfg.run.seed)
-    path = probes.references_path(suite, probe_references_dir(), teacher_id=reference_id(cfg))
+    suite = build_probe_suite(cfg.capabilities.names, items_per_capability=cfg.probes.items_per_capability,
+                              seed=cfg.run.seed)
+    path = references_path(suite, probe_references_dir(), teacher_id=reference_id(cfg))
     assert path.is_relative_to(tmp_path) and path.is_file(), \
         f"regenerate: run `default` with run.seed={seed} on an empty READ_RAY_CACHE"
-    profile = probes.teacher_profile_path(path, scorer=cfg.probes.scorer,
-                                          bootstrap_samples=cfg.probes.bootstrap_samples, seed=cfg.run.seed)
+    profile = teacher_profile_path(path, scorer=cfg.probes.scorer,
+                                   bootstrap_samples=cfg.probes.bootstrap_samples, seed=cfg.run.seed)
     assert profile.is_file()
     calls = []
     attached = attach_references(suite, lambda prompts: calls.append(prompts) or ["x"] * len(prompts), path.parents[1],

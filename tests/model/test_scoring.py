@@ -14,24 +14,23 @@ import time
 import pytest
 import torch
 
-from read_ray.model import tasks
+from read_ray.content.answers import (
+    code_passes,
+    code_wall_backstop_s,
+    extract_final_number,
+    extract_json,
+    numbers_match,
+)
+from read_ray.content.tasks.pools import BFCL, data_file, read_jsonl
+from read_ray.content.tasks.prompts import format_call, resolve_literal
+from read_ray.content.tool_calls import parse_tool_calls, tool_call_matches
 from read_ray.model.loading import (
     apply_chat_template,
     build_tiny_model,
     load_causal_lm,
     load_tokenizer,
 )
-from read_ray.model.scoring import (
-    answer_logliks,
-    code_passes,
-    code_wall_backstop_s,
-    extract_final_number,
-    extract_json,
-    mean_token_logliks,
-    numbers_match,
-    parse_tool_calls,
-    tool_call_matches,
-)
+from read_ray.model.scoring import answer_logliks, mean_token_logliks
 
 torch.set_num_threads(2)
 
@@ -301,9 +300,9 @@ def test_tool_call_with_schema_checks_types_and_required_as_bfcl():
 
 
 def _bfcl_simple_rows():
-    rows = tasks._read_jsonl(tasks._data_file(tasks._BFCL, "bfcl_simple", "data/BFCL_v4_simple_python.json"))
-    answers = tasks._read_jsonl(
-        tasks._data_file(tasks._BFCL, "bfcl_simple", "data/possible_answer/BFCL_v4_simple_python.json")
+    rows = read_jsonl(data_file(BFCL, "bfcl_simple", "data/BFCL_v4_simple_python.json"))
+    answers = read_jsonl(
+        data_file(BFCL, "bfcl_simple", "data/possible_answer/BFCL_v4_simple_python.json")
     )
     truth = {row["id"]: row["ground_truth"][0] for row in answers}
     return [(row["id"], row["function"][0], truth[row["id"]]) for row in rows]
@@ -319,7 +318,7 @@ def test_bfcl_parity_every_gold_answer_matches_itself():
     required_yet_optional = set()
     for item_id, function, possible in rows:
         ((name, params),) = possible.items()
-        calls = parse_tool_calls(tasks.format_call(possible, function))
+        calls = parse_tool_calls(format_call(possible, function))
         assert calls is not None and len(calls) == 1, item_id
         canonical = calls[0]
         assert tool_call_matches(canonical, possible, function), item_id
@@ -335,7 +334,7 @@ def test_bfcl_parity_every_gold_answer_matches_itself():
                 if option == "":
                     args = {k: v for k, v in canonical["arguments"].items() if k != key}
                 else:
-                    args = {**canonical["arguments"], key: tasks._resolve_literal(option)}
+                    args = {**canonical["arguments"], key: resolve_literal(option)}
                 assert tool_call_matches({"name": name, "arguments": args}, possible, function), (
                     item_id,
                     key,

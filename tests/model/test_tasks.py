@@ -18,7 +18,10 @@ import torch
 import yaml
 
 from read_ray.config import CAPABILITIES
-from read_ray.model import tasks
+from read_ray.content.tasks.cards import CARDS_DIR, TASK_NAMES, all_eval_prompts, load_task
+from read_ray.content.tasks.items import TaskCard, TaskItem
+from read_ray.content.tasks.metrics import METRICS, build_program, score_prediction
+from read_ray.content.tasks.pools import excluded_items, task_pool
 from read_ray.model.loading import (
     BUNDLED_TEACHER,
     apply_chat_template,
@@ -28,19 +31,7 @@ from read_ray.model.loading import (
     resolve_model_dir,
 )
 from read_ray.model.scoring import mean_token_logliks
-from read_ray.model.tasks import (
-    CARDS_DIR,
-    METRICS,
-    TASK_NAMES,
-    TaskCard,
-    TaskItem,
-    all_eval_prompts,
-    build_program,
-    evaluate_task,
-    load_task,
-    mc_choice_scores,
-    score_prediction,
-)
+from read_ray.model.tasks import evaluate_task, mc_choice_scores
 
 torch.set_num_threads(2)
 
@@ -185,14 +176,14 @@ def test_missing_data_package_names_it(monkeypatch):
     def fake(name, *args, **kwargs):
         return None if name == "bfcl_eval" else real(name, *args, **kwargs)
 
-    tasks._pool.cache_clear()
+    task_pool.cache_clear()
     monkeypatch.setattr(importlib.util, "find_spec", fake)
     try:
         with pytest.raises(FileNotFoundError, match="bfcl-eval") as info:
             load_task("bfcl_simple")
         assert "make setup" in str(info.value) and "--no-deps" in str(info.value)
     finally:
-        tasks._pool.cache_clear()
+        task_pool.cache_clear()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -221,22 +212,22 @@ def test_gsm8k_exact_match():
 
 
 def test_unanswerable_items_are_excluded_and_counted():
-    excluded = tasks.excluded_items("mmlu")
+    excluded = excluded_items("mmlu")
     assert len(excluded) == 4
     # the one the argmax can never pick: its gold (D) repeats option A
-    item = next(i for i in tasks._pool("mmlu") if i.item_id == "mmlu/high_school_macroeconomics/183")
+    item = next(i for i in task_pool("mmlu") if i.item_id == "mmlu/high_school_macroeconomics/183")
     assert item.gold_index == 3 and item.choices[3] == item.choices[0]
     assert "repeated" in excluded[item.item_id]
     for name in ("gsm8k", "arc_challenge", "bfcl_simple"):
-        assert tasks.excluded_items(name) == {}, name
+        assert excluded_items(name) == {}, name
     card = load_task("mmlu", dev_size=100, test_size=10**6)
     ids = {i.item_id for i in (*card.dev, *card.test)}
     assert not ids & set(excluded)
     assert len(ids) == POOL_SIZES["mmlu"]
     # dropped after the permutation: the other items keep their places (here: the same dev as before)
-    order = list(range(len(tasks._pool("mmlu"))))
+    order = list(range(len(task_pool("mmlu"))))
     random.Random(0).shuffle(order)
-    pool = tasks._pool("mmlu")
+    pool = task_pool("mmlu")
     blocked = {_key(e) for e in card.exemplars}
     kept = [pool[i] for i in order if _key(pool[i]) not in blocked and pool[i].item_id not in excluded]
     assert card.dev == tuple(kept[:100])

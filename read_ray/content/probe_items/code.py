@@ -8,7 +8,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from read_ray.content.probe_items.common import _Draft, _pick
+from read_ray.content.probe_items.common import Draft, pick
 
 # (name, signature, description, solution with {placeholders}, parameter sampler, test inputs sampler)
 _CODE_TASKS: tuple[tuple[str, str, str, str, Callable, Callable], ...] = (
@@ -31,7 +31,7 @@ _CODE_TASKS: tuple[tuple[str, str, str, str, Callable, Callable], ...] = (
             ("",),
             ("Rhythm",),
             ("Education is OPEN",),
-            (_pick(r, ("banana split", "Queue", "xyz AEIOU")),),
+            (pick(r, ("banana split", "Queue", "xyz AEIOU")),),
         ],
     ),
     (
@@ -41,7 +41,7 @@ _CODE_TASKS: tuple[tuple[str, str, str, str, Callable, Callable], ...] = (
         "larger than the length, and an empty list stays empty",
         "def rotate_left(items, k):\n    if not items:\n        return []\n    k %= len(items)\n"
         "    return {body}\n",
-        lambda r: _pick(
+        lambda r: pick(
             r,
             (
                 {"k_word": "to the left", "body": "items[k:] + items[:k]"},
@@ -67,7 +67,7 @@ _CODE_TASKS: tuple[tuple[str, str, str, str, Callable, Callable], ...] = (
             ("",),
             ("Never odd or even",),
             ("abca",),
-            (_pick(r, ("No lemon, no melon", "Step on no pets!")),),
+            (pick(r, ("No lemon, no melon", "Step on no pets!")),),
             ("ab",),
         ],
     ),
@@ -162,8 +162,8 @@ _CODE_TASKS: tuple[tuple[str, str, str, str, Callable, Callable], ...] = (
 )
 
 
-def _code_function(rng: random.Random) -> _Draft:
-    name, signature, description, solution, params_of, inputs_of = _pick(rng, _CODE_TASKS)
+def code_function(rng: random.Random) -> Draft:
+    name, signature, description, solution, params_of, inputs_of = pick(rng, _CODE_TASKS)
     params = params_of(rng)
     description, solution = description.format(**params), solution.format(**params)
     namespace: dict[str, Any] = {}
@@ -175,7 +175,7 @@ def _code_function(rng: random.Random) -> _Draft:
     for args in inputs_of(rng):
         expected = fn(*[list(a) if isinstance(a, list) else a for a in args])
         lines.append(f"assert {name}({', '.join(map(repr, args))}) == {expected!r}")
-    style = _pick(
+    style = pick(
         rng,
         (
             "Reply with the function inside one ```python code block.",
@@ -184,10 +184,10 @@ def _code_function(rng: random.Random) -> _Draft:
     )
     prompt = f"Implement the Python function `{signature}` that {description}. {style}"
     data = {"entry_point": name, "tests": "\n".join(lines) + "\n", "solution": solution}
-    return _Draft(prompt, "code", data, 256)
+    return Draft(prompt, "code", data, 256)
 
 
-def _code_output(rng: random.Random) -> _Draft:
+def code_output(rng: random.Random) -> Draft:
     kind = rng.randrange(5)
     if kind == 0:
         a, b, m = rng.randint(0, 10), rng.randint(15, 60), rng.randint(2, 7)
@@ -205,13 +205,13 @@ def _code_output(rng: random.Random) -> _Draft:
             "    steps += 1\nprint(steps)\n"
         )
     elif kind == 3:
-        word = _pick(rng, ("mississippi", "banana", "abracadabra", "committee", "bookkeeper", "assessment"))
-        ch, k = _pick(rng, sorted(set(word))), rng.randint(2, 5)
+        word = pick(rng, ("mississippi", "banana", "abracadabra", "committee", "bookkeeper", "assessment"))
+        ch, k = pick(rng, sorted(set(word))), rng.randint(2, 5)
         program = f"s = '{word}'\nprint(len(s) * {k} + s.count('{ch}'))\n"
     else:
         words = rng.sample(("red", "green", "blue", "teal", "amber", "ivory", "jade", "navy"), 4)
-        seq = [_pick(rng, words) for _ in range(rng.randint(6, 10))]
-        target = _pick(rng, seq)
+        seq = [pick(rng, words) for _ in range(rng.randint(6, 10))]
+        target = pick(rng, seq)
         program = (
             f"counts = {{}}\nfor w in {seq}:\n    counts[w] = counts.get(w, 0) + 1\n"
             f"print(counts['{target}'] * 10 + len(counts))\n"
@@ -223,4 +223,4 @@ def _code_output(rng: random.Random) -> _Draft:
         f"What number does this Python program print?\n\n```python\n{program}```\n\n"
         "Trace it carefully, then give the printed number alone on the last line."
     )
-    return _Draft(prompt, "number", {"answer": out.getvalue().strip()}, 256)
+    return Draft(prompt, "number", {"answer": out.getvalue().strip()}, 256)

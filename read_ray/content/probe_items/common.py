@@ -1,6 +1,6 @@
 """Probe item types and the helpers every item builder uses.
 
-:class:`ProbeItem` (re-exported by :mod:`read_ray.model.probes`) is what a suite holds; ``_Draft`` is what a
+:class:`ProbeItem` is what a suite (:mod:`read_ray.content.probe_suite`) holds; :class:`Draft` is what a
 builder returns before the suite gives it an id.
 """
 
@@ -13,7 +13,8 @@ from decimal import Decimal
 from fractions import Fraction
 
 CHECKERS: tuple[str, ...] = ("number", "json", "tool_call", "instructions", "code", "contains")
-_DEFAULT_MAX_NEW_TOKENS = 256
+DEFAULT_MAX_NEW_TOKENS = 256
+"""The generation budget of a probe whose builder or template sets none."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class ProbeItem:
     checker: str | None = None
     checker_data: Mapping = field(default_factory=dict)
     reference: str | None = None
-    max_new_tokens: int = _DEFAULT_MAX_NEW_TOKENS
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
 
     def __post_init__(self) -> None:
         if self.checker is not None and self.checker not in CHECKERS:
@@ -70,20 +71,20 @@ class ProbeItem:
 
 
 @dataclass(frozen=True)
-class _Draft:
+class Draft:
     """What a builder returns: the prompt and its checker, before the suite gives it an id."""
 
     prompt: str
     checker: str | None = None
     checker_data: dict = field(default_factory=dict)
-    max_new_tokens: int = _DEFAULT_MAX_NEW_TOKENS
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
 
 
-def _pick(rng: random.Random, seq: Sequence):
+def pick(rng: random.Random, seq: Sequence):
     return seq[rng.randrange(len(seq))]
 
 
-def _num(value: int | float | Fraction | Decimal) -> str:
+def num(value: int | float | Fraction | Decimal) -> str:
     """Canonical text of an exact answer ('12', '-3', '40.8')."""
     if isinstance(value, Fraction):
         if value.denominator == 1:

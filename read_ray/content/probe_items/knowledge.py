@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from read_ray.content.probe_items.common import _Draft, _pick
+from read_ray.content.probe_items.common import Draft, pick
 
 _CAPITALS = (
     ("France", "Paris"),
@@ -86,12 +86,12 @@ _NUMERIC_FACTS = (
 )
 
 
-def _gk_fact(rng: random.Random) -> _Draft:
+def gk_fact(rng: random.Random) -> Draft:
     kind = rng.randrange(5)
-    brief = _pick(rng, ("Answer in one short sentence.", "Be brief.", "A few words are enough."))
+    brief = pick(rng, ("Answer in one short sentence.", "Be brief.", "A few words are enough."))
     if kind == 0:
-        country, city = _pick(rng, _CAPITALS)
-        q = _pick(
+        country, city = pick(rng, _CAPITALS)
+        q = pick(
             rng,
             (
                 f"What is the capital city of {country}?",
@@ -99,24 +99,24 @@ def _gk_fact(rng: random.Random) -> _Draft:
                 f"Name the capital of {country}.",
             ),
         )
-        return _Draft(f"{q} {brief}", "contains", {"needles": [city]}, 48)
+        return Draft(f"{q} {brief}", "contains", {"needles": [city]}, 48)
     if kind == 1:
-        symbol, name = _pick(rng, _ELEMENTS)
-        q = _pick(
+        symbol, name = pick(rng, _ELEMENTS)
+        q = pick(
             rng,
             (
                 f"Which chemical element has the symbol {symbol}?",
                 f"The chemical symbol {symbol} stands for which element?",
             ),
         )
-        return _Draft(f"{q} {brief}", "contains", {"needles": [name]}, 48)
+        return Draft(f"{q} {brief}", "contains", {"needles": [name]}, 48)
     if kind == 2:
-        title, author = _pick(rng, _BOOKS)
-        q = _pick(rng, (f"Who wrote {title}?", f"Who is the author of {title}?"))
-        return _Draft(f"{q} {brief}", "contains", {"needles": [author]}, 48)
+        title, author = pick(rng, _BOOKS)
+        q = pick(rng, (f"Who wrote {title}?", f"Who is the author of {title}?"))
+        return Draft(f"{q} {brief}", "contains", {"needles": [author]}, 48)
     if kind == 3:
-        q, needles = _pick(rng, _FACT_QA)
-        return _Draft(f"{q} {brief}", "contains", {"needles": needles}, 48)
-    q, value = _pick(rng, _NUMERIC_FACTS)
-    tail = _pick(rng, ("Reply with the number only.", "Give just the number."))
-    return _Draft(f"{q} {tail}", "number", {"answer": str(value)}, 32)
+        q, needles = pick(rng, _FACT_QA)
+        return Draft(f"{q} {brief}", "contains", {"needles": needles}, 48)
+    q, value = pick(rng, _NUMERIC_FACTS)
+    tail = pick(rng, ("Reply with the number only.", "Give just the number."))
+    return Draft(f"{q} {tail}", "number", {"answer": str(value)}, 32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from read_ray.content.probe_items.common import _Draft, _pick
+from read_ray.content.probe_items.common import Draft, pick
 
 _LC_PEOPLE = (
     "Agnes Tolliver",
@@ -89,9 +89,9 @@ _LC_STORES = ("north warehouse", "south warehouse", "east granary", "west depot"
 
 def _lc_sentence(rng: random.Random) -> str:
     if rng.random() < 0.65:
-        who, act, place = _pick(rng, _LC_PEOPLE), _pick(rng, _LC_ACTS), _pick(rng, _LC_PLACES)
-        return f"{who} {act} near {place} {_pick(rng, _LC_TIMES)}."
-    return _pick(rng, _LC_DESCR).format(p=_pick(rng, _LC_PLACES))
+        who, act, place = pick(rng, _LC_PEOPLE), pick(rng, _LC_ACTS), pick(rng, _LC_PLACES)
+        return f"{who} {act} near {place} {pick(rng, _LC_TIMES)}."
+    return pick(rng, _LC_DESCR).format(p=pick(rng, _LC_PLACES))
 
 
 def _lc_document(rng: random.Random, words: int, planted: list[str]) -> str:
@@ -113,7 +113,7 @@ def _lc_document(rng: random.Random, words: int, planted: list[str]) -> str:
 
 
 def _lc_intro(rng: random.Random) -> str:
-    return _pick(
+    return pick(
         rng,
         (
             "Here is an extract from the harbour log of Saltmere, a fictional fishing town.",
@@ -122,8 +122,8 @@ def _lc_intro(rng: random.Random) -> str:
     )
 
 
-def _lc_needle(rng: random.Random) -> _Draft:
-    words = _pick(rng, (300, 600, 900, 1200, 1500))
+def lc_needle(rng: random.Random) -> Draft:
+    words = pick(rng, (300, 600, 900, 1200, 1500))
     locks = rng.sample(_LC_LOCKS, rng.randint(2, 4))
     codes = rng.sample(range(1000, 10000), len(locks))
     planted = [f"The code for the {lock} is {code}." for lock, code in zip(locks, codes, strict=True)]
@@ -133,11 +133,11 @@ def _lc_needle(rng: random.Random) -> _Draft:
         f"{_lc_intro(rng)}\n\n{doc}\n\nQuestion: according to the log, what is the code for the "
         f"{locks[target]}? Reply with the four-digit code."
     )
-    return _Draft(prompt, "number", {"answer": str(codes[target])}, 64)
+    return Draft(prompt, "number", {"answer": str(codes[target])}, 64)
 
 
-def _lc_sum(rng: random.Random) -> _Draft:
-    words = _pick(rng, (300, 600, 900, 1200, 1500))
+def lc_sum(rng: random.Random) -> Draft:
+    words = pick(rng, (300, 600, 900, 1200, 1500))
     stores = rng.sample(_LC_STORES, 3)
     barrels = [rng.randint(12, 480) for _ in stores]
     planted = [
@@ -149,7 +149,7 @@ def _lc_sum(rng: random.Random) -> _Draft:
         f"{_lc_intro(rng)}\n\n{doc}\n\nQuestion: how many barrels of salted herring did the {stores[0]} and "
         f"the {stores[1]} hold together at the last count? Give the total as a number on the last line."
     )
-    return _Draft(prompt, "number", {"answer": str(barrels[0] + barrels[1])}, 128)
+    return Draft(prompt, "number", {"answer": str(barrels[0] + barrels[1])}, 128)
 
 
 _LC_SURNAMES = (
@@ -176,8 +176,8 @@ _LC_SURNAMES = (
 )
 
 
-def _lc_lookup(rng: random.Random) -> _Draft:
-    n = _pick(rng, (40, 80, 120, 160))
+def lc_lookup(rng: random.Random) -> Draft:
+    n = pick(rng, (40, 80, 120, 160))
     ids = rng.sample(range(100, 1000), n)
     firsts = sorted({p.split()[0] for p in _LC_PEOPLE})
     pairs = rng.sample([(f, s) for f in firsts for s in _LC_SURNAMES], n)  # distinct full names
@@ -188,4 +188,4 @@ def _lc_lookup(rng: random.Random) -> _Draft:
         f"Below is the mooring register of a small marina.\n\n{lines}\n\nWho holds mooring B-{ids[target]}? "
         "Answer with the full name."
     )
-    return _Draft(prompt, "contains", {"needles": [people[target]]}, 48)
+    return Draft(prompt, "contains", {"needles": [people[target]]}, 48)

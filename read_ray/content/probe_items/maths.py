@@ -6,8 +6,8 @@ import math
 import random
 from fractions import Fraction
 
-from read_ray.content.probe_items.common import _Draft, _num, _pick
-from read_ray.content.probe_items.reasoning import _NAMES
+from read_ray.content.probe_items.common import Draft, num, pick
+from read_ray.content.probe_items.reasoning import NAMES
 
 _RESULT_LINE = (
     "Write the final result alone on the last line.",
@@ -15,7 +15,7 @@ _RESULT_LINE = (
 )
 
 
-def _math_arith(rng: random.Random) -> _Draft:
+def math_arith(rng: random.Random) -> Draft:
     a, b, c, d = rng.randint(12, 99), rng.randint(3, 19), rng.randint(2, 12), rng.randint(10, 300)
     forms = (
         (f"({a} + {b}) × {c} − {d}", (a + b) * c - d),
@@ -24,25 +24,25 @@ def _math_arith(rng: random.Random) -> _Draft:
         (f"{d} − {a} + {b} × ({c} + {a})", d - a + b * (c + a)),
         (f"({d} + {a}) − {b} × {c}", d + a - b * c),
     )
-    expr, value = _pick(rng, forms)
-    prompt = f"Calculate {expr}, showing the intermediate results. {_pick(rng, _RESULT_LINE)}"
-    return _Draft(prompt, "number", {"answer": str(value)}, 192)
+    expr, value = pick(rng, forms)
+    prompt = f"Calculate {expr}, showing the intermediate results. {pick(rng, _RESULT_LINE)}"
+    return Draft(prompt, "number", {"answer": str(value)}, 192)
 
 
-def _math_equation(rng: random.Random) -> _Draft:
+def math_equation(rng: random.Random) -> Draft:
     x, a, b = rng.randint(-20, 30), rng.randint(2, 12), rng.randint(-60, 60)
     c = a * x + b
     lhs = f"{a}x + {b}" if b >= 0 else f"{a}x − {-b}"
     prompt = f"Solve {lhs} = {c} for x. Show each step and end with the line 'x = <value>'."
-    return _Draft(prompt, "number", {"answer": str(x)}, 192)
+    return Draft(prompt, "number", {"answer": str(x)}, 192)
 
 
-def _math_percent(rng: random.Random) -> _Draft:
-    p = _pick(rng, (5, 10, 12, 15, 20, 25, 30, 35, 40, 45, 60, 75, 80))
+def math_percent(rng: random.Random) -> Draft:
+    p = pick(rng, (5, 10, 12, 15, 20, 25, 30, 35, 40, 45, 60, 75, 80))
     n = rng.randint(2, 60) * 20
     value = Fraction(p * n, 100)
-    item = _pick(rng, ("coat", "sofa", "camera", "pair of skis", "guitar", "set of pans"))
-    q = _pick(
+    item = pick(rng, ("coat", "sofa", "camera", "pair of skis", "guitar", "set of pans"))
+    q = pick(
         rng,
         (
             f"A {item} priced at {n} euros is reduced by {p}%. By how many euros is the price reduced?",
@@ -50,10 +50,10 @@ def _math_percent(rng: random.Random) -> _Draft:
             f"A {item} costs {n} euros and the price goes up by {p}%. How many euros is the increase?",
         ),
     )
-    return _Draft(f"{q} {_pick(rng, _RESULT_LINE)}", "number", {"answer": _num(value)}, 160)
+    return Draft(f"{q} {pick(rng, _RESULT_LINE)}", "number", {"answer": num(value)}, 160)
 
 
-def _math_word(rng: random.Random) -> _Draft:
+def math_word(rng: random.Random) -> Draft:
     kind = rng.randrange(6)
     if kind == 0:
         r, leak, t = rng.randint(5, 15), rng.randint(1, 4), rng.randint(6, 40)
@@ -73,7 +73,7 @@ def _math_word(rng: random.Random) -> _Draft:
         )
         answer = rows * per - sold - guests
     elif kind == 2:
-        name = _pick(rng, _NAMES)
+        name = pick(rng, NAMES)
         d1, less = rng.randint(8, 40), rng.randint(2, 7)
         q = (
             f"{name} cycles {d1} km on Monday, twice as far on Tuesday, and on Wednesday {less} km less than "
@@ -81,7 +81,7 @@ def _math_word(rng: random.Random) -> _Draft:
         )
         answer = d1 + 2 * d1 + (2 * d1 - less)
     elif kind == 3:
-        name = _pick(rng, _NAMES)
+        name = pick(rng, NAMES)
         s, have = rng.randint(6, 25), rng.randint(10, 80)
         price = have + rng.randint(40, 400)
         q = (
@@ -97,16 +97,16 @@ def _math_word(rng: random.Random) -> _Draft:
         )
         answer = flour * mult
     else:
-        gap, end = _pick(rng, (10, 12, 15, 20, 25, 30, 40)), rng.randint(8, 14)
+        gap, end = pick(rng, (10, 12, 15, 20, 25, 30, 40)), rng.randint(8, 14)
         q = (
             f"A shuttle leaves the airport every {gap} minutes, the first one at 6:00. How many shuttles "
             f"leave from 6:00 up to but not including {end}:00?"
         )
         answer = -(-((end - 6) * 60) // gap)
-    return _Draft(f"{q} {_pick(rng, _RESULT_LINE)}", "number", {"answer": str(answer)}, 256)
+    return Draft(f"{q} {pick(rng, _RESULT_LINE)}", "number", {"answer": str(answer)}, 256)
 
 
-def _math_divisors(rng: random.Random) -> _Draft:
+def math_divisors(rng: random.Random) -> Draft:
     g = rng.randint(2, 15)
     m, n = rng.sample(range(2, 20), 2)
     a, b = g * m, g * n
@@ -116,4 +116,4 @@ def _math_divisors(rng: random.Random) -> _Draft:
     else:
         q = f"What is the least common multiple of {a} and {b}?"
         answer = a * b // math.gcd(a, b)
-    return _Draft(f"{q} {_pick(rng, _RESULT_LINE)}", "number", {"answer": str(answer)}, 192)
+    return Draft(f"{q} {pick(rng, _RESULT_LINE)}", "number", {"answer": str(answer)}, 192)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from read_ray.content.probe_items.common import _Draft, _pick
+from read_ray.content.probe_items.common import Draft, pick
 
 _ML_PROBLEMS = {
     "es": (
@@ -168,28 +168,28 @@ _ML_WORDS = (  # English word, then accepted translations per language
 )
 
 
-def _ml_problem(rng: random.Random) -> _Draft:
-    lang = _pick(rng, sorted(_ML_PROBLEMS))
+def ml_problem(rng: random.Random) -> Draft:
+    lang = pick(rng, sorted(_ML_PROBLEMS))
     text, tail = _ML_PROBLEMS[lang]
     a, b = rng.randint(4, 25), rng.randint(6, 30)
     c = rng.randint(1, a * b - 1)
-    return _Draft(f"{text.format(a=a, b=b, c=c)} {tail}", "number", {"answer": str(a * b - c)}, 256)
+    return Draft(f"{text.format(a=a, b=b, c=c)} {tail}", "number", {"answer": str(a * b - c)}, 256)
 
 
-def _ml_capital(rng: random.Random) -> _Draft:
-    lang = _pick(rng, sorted(_ML_CAPITAL_Q))
-    names, capitals = _pick(rng, _ML_COUNTRIES)
-    return _Draft(_ML_CAPITAL_Q[lang].format(x=names[lang]), "contains", {"needles": [capitals]}, 48)
+def ml_capital(rng: random.Random) -> Draft:
+    lang = pick(rng, sorted(_ML_CAPITAL_Q))
+    names, capitals = pick(rng, _ML_COUNTRIES)
+    return Draft(_ML_CAPITAL_Q[lang].format(x=names[lang]), "contains", {"needles": [capitals]}, 48)
 
 
-def _ml_translate(rng: random.Random) -> _Draft:
-    word, options = _pick(rng, _ML_WORDS)
-    lang = _pick(rng, sorted(options))
-    q = _pick(
+def ml_translate(rng: random.Random) -> Draft:
+    word, options = pick(rng, _ML_WORDS)
+    lang = pick(rng, sorted(options))
+    q = pick(
         rng,
         (
             f'How do you say the English word "{word}" in {lang}? Give the {lang} word.',
             f'Give the {lang} translation of the English word "{word}".',
         ),
     )
-    return _Draft(q, "contains", {"needles": [options[lang]]}, 32)
+    return Draft(q, "contains", {"needles": [options[lang]]}, 32)

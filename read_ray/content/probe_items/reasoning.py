@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from read_ray.content.probe_items.common import _Draft, _pick
+from read_ray.content.probe_items.common import Draft, pick
 
-_NAMES = (
+NAMES = (
     "Amara",
     "Bruno",
     "Chen",
@@ -30,28 +30,28 @@ _NAMES = (
 )
 
 
-def _reason_race(rng: random.Random) -> _Draft:
+def reason_race(rng: random.Random) -> Draft:
     n = rng.randint(4, 6)
-    order = rng.sample(_NAMES, n)
+    order = rng.sample(NAMES, n)
     clues = []
     for a, b in zip(order, order[1:], strict=False):
         clues.append(
-            _pick(rng, (f"{a} finished directly ahead of {b}.", f"{b} crossed the line right after {a}."))
+            pick(rng, (f"{a} finished directly ahead of {b}.", f"{b} crossed the line right after {a}."))
         )
     rng.shuffle(clues)
     target = rng.randrange(n)
-    event = _pick(rng, ("a village fun run", "a rowing race", "a snail-racing contest", "a sack race"))
+    event = pick(rng, ("a village fun run", "a rowing race", "a snail-racing contest", "a sack race"))
     prompt = (
         f"{n} people took part in {event}: {', '.join(sorted(order))}. There were no ties. "
         + " ".join(clues)
         + f" In which place did {order[target]} finish, counting the winner as place 1? "
         "Explain briefly and put the place number alone on the last line."
     )
-    return _Draft(prompt, "number", {"answer": str(target + 1)}, 192)
+    return Draft(prompt, "number", {"answer": str(target + 1)}, 192)
 
 
-def _reason_ages(rng: random.Random) -> _Draft:
-    a_name, b_name, c_name = rng.sample(_NAMES, 3)
+def reason_ages(rng: random.Random) -> Draft:
+    a_name, b_name, c_name = rng.sample(NAMES, 3)
     c_age, k, d = rng.randint(3, 12), rng.randint(2, 4), rng.randint(2, 15)
     b_age = k * c_age
     if rng.random() < 0.5:
@@ -65,10 +65,10 @@ def _reason_ages(rng: random.Random) -> _Draft:
         f"{relation} {b_name} is {times} as old as {c_name}, and {c_name} is {c_age}. "
         f"How old is {a_name}? Reason step by step and end with the age as a number on its own line."
     )
-    return _Draft(prompt, "number", {"answer": str(answer)}, 160)
+    return Draft(prompt, "number", {"answer": str(answer)}, 160)
 
 
-def _reason_sequence(rng: random.Random) -> _Draft:
+def reason_sequence(rng: random.Random) -> Draft:
     kind = rng.randrange(5)
     if kind == 0:
         a, d = rng.randint(-10, 30), rng.randint(2, 13)
@@ -95,7 +95,7 @@ def _reason_sequence(rng: random.Random) -> _Draft:
         f"Find the rule behind the numbers {', '.join(map(str, shown))} and give the number that comes "
         "next. State the rule in one sentence, then write the next number by itself on the final line."
     )
-    return _Draft(prompt, "number", {"answer": str(answer)}, 128)
+    return Draft(prompt, "number", {"answer": str(answer)}, 128)
 
 
 _BOOL_FORMS = (
@@ -109,9 +109,9 @@ _BOOL_FORMS = (
 )
 
 
-def _reason_boolean(rng: random.Random) -> _Draft:
+def reason_boolean(rng: random.Random) -> Draft:
     values = {v: rng.random() < 0.5 for v in "PQR"}
-    form = _pick(rng, _BOOL_FORMS)
+    form = pick(rng, _BOOL_FORMS)
     truth = bool(eval(form, {"__builtins__": {}}, dict(values)))  # our own fixed expressions only
     words = {True: "true", False: "false"}
     prompt = (
@@ -119,16 +119,16 @@ def _reason_boolean(rng: random.Random) -> _Draft:
         f'Is the statement "{form}" true or false? Work it out, then on the final line write 1 if it '
         "is true or 0 if it is false."
     )
-    return _Draft(prompt, "number", {"answer": "1" if truth else "0"}, 160)
+    return Draft(prompt, "number", {"answer": "1" if truth else "0"}, 160)
 
 
-def _reason_robot(rng: random.Random) -> _Draft:
+def reason_robot(rng: random.Random) -> Draft:
     x = y = 0
     heading = 0  # 0 north, 1 east, 2 south, 3 west
     moves = []
     for step in range(rng.randint(3, 6)):
         if step:
-            turn = _pick(rng, ("left", "right"))
+            turn = pick(rng, ("left", "right"))
             heading = (heading + (1 if turn == "right" else 3)) % 4
             moves.append(f"turns {turn}")
         n = rng.randint(1, 9)
@@ -142,4 +142,4 @@ def _reason_robot(rng: random.Random) -> _Draft:
         "and east-west lines (that is, the sum of the two distances)? Show the coordinates and give "
         "the distance alone on the last line."
     )
-    return _Draft(prompt, "number", {"answer": str(abs(x) + abs(y))}, 256)
+    return Draft(prompt, "number", {"answer": str(abs(x) + abs(y))}, 256)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from read_ray.content.probe_items.common import _Draft, _pick
+from read_ray.content.probe_items.common import Draft, pick
 
 _IF_TOPICS = (
     "a lighthouse keeper's daily routine",
@@ -77,7 +77,7 @@ def _if_content(rng: random.Random, kind: int) -> tuple[str, list]:
             ["keywords:existence", {"keywords": [a, b]}],
         )
     if kind == 2:
-        w, k = _pick(rng, _IF_KEYWORDS), rng.randint(2, 4)
+        w, k = pick(rng, _IF_KEYWORDS), rng.randint(2, 4)
         return (
             f"The word '{w}' has to appear {k} times or more.",
             ["keywords:frequency", {"keyword": w, "frequency": k, "relation": "at least"}],
@@ -89,7 +89,7 @@ def _if_content(rng: random.Random, kind: int) -> tuple[str, list]:
             ["keywords:forbidden_words", {"forbidden_words": [a, b]}],
         )
     if kind == 4:
-        phrase = _pick(rng, _IF_ENDINGS)
+        phrase = pick(rng, _IF_ENDINGS)
         return (
             f"The very last words of your reply must be: {phrase}",
             ["startend:end_checker", {"end_phrase": phrase}],
@@ -100,7 +100,7 @@ def _if_content(rng: random.Random, kind: int) -> tuple[str, list]:
             ["detectable_content:postscript", {"postscript_marker": "P.P.S"}],
         )
     if kind == 6:
-        n = _pick(rng, (80, 100, 120, 150))
+        n = pick(rng, (80, 100, 120, 150))
         return (
             f"Stay below {n} words in total.",
             ["length_constraints:number_words", {"num_words": n, "relation": "less than"}],
@@ -117,9 +117,9 @@ def _if_content(rng: random.Random, kind: int) -> tuple[str, list]:
     )
 
 
-def _steer_instructions(rng: random.Random) -> _Draft:
-    topic = _pick(rng, _IF_TOPICS)
-    head = _pick(
+def steer_instructions(rng: random.Random) -> Draft:
+    topic = pick(rng, _IF_TOPICS)
+    head = pick(
         rng,
         (
             f"Write a short text about {topic}.",
@@ -134,7 +134,7 @@ def _steer_instructions(rng: random.Random) -> _Draft:
     content = [_if_content(rng, k) for k in sorted(kinds)]
     sentences = [structure[0]] + [c[0] for c in content]
     instructions = [structure[1]] + [c[1] for c in content]
-    return _Draft(" ".join([head, *sentences]), "instructions", {"instructions": instructions}, 320)
+    return Draft(" ".join([head, *sentences]), "instructions", {"instructions": instructions}, 320)
 
 
 _JSON_SUBJECTS = (
@@ -177,13 +177,13 @@ _TYPE_WORDS = {
 }
 
 
-def _steer_json(rng: random.Random) -> _Draft:
-    subject, keys = _pick(rng, _JSON_SUBJECTS)
+def steer_json(rng: random.Random) -> Draft:
+    subject, keys = pick(rng, _JSON_SUBJECTS)
     names = list(keys)
     rng.shuffle(names)
     fields = "; ".join(f"{k} ({_TYPE_WORDS[keys[k]]})" for k in names)
-    tail = _pick(
+    tail = pick(
         rng, ("Return the JSON object and nothing else.", "Your whole reply must be that JSON object.")
     )
     prompt = f"Describe {subject} as a JSON object with precisely these keys: {fields}. {tail}"
-    return _Draft(prompt, "json", {"keys": {k: keys[k] for k in names}}, 160)
+    return Draft(prompt, "json", {"keys": {k: keys[k] for k in names}}, 160)

@@ -6,7 +6,7 @@ import json
 import random
 from collections.abc import Sequence
 
-from read_ray.content.probe_items.common import _Draft, _pick
+from read_ray.content.probe_items.common import Draft, pick
 
 
 def _fn(name: str, description: str, props: dict, required: Sequence[str]) -> dict:
@@ -40,9 +40,9 @@ def _date(rng: random.Random) -> str:
 
 def _tool_book_table(rng):
     r, n, t = (
-        _pick(rng, _RESTAURANTS),
+        pick(rng, _RESTAURANTS),
         rng.randint(2, 9),
-        f"{rng.randint(17, 21)}:{_pick(rng, ('00', '15', '30', '45'))}",
+        f"{rng.randint(17, 21)}:{pick(rng, ('00', '15', '30', '45'))}",
     )
     outdoor = rng.random() < 0.4
     request = f"Could you reserve a table for {n} people at {r} at {t}{' on the terrace' if outdoor else ''}?"
@@ -67,7 +67,7 @@ def _tool_book_table(rng):
 
 
 def _tool_currency(rng):
-    amount = _pick(rng, (rng.randint(5, 900), round(rng.uniform(5, 500), 2)))
+    amount = pick(rng, (rng.randint(5, 900), round(rng.uniform(5, 500), 2)))
     (src_name, src), (dst_name, dst) = rng.sample(_CURRENCIES, 2)
     request = f"How much is {amount} {src_name} in {dst_name} today?"
     spec = _fn(
@@ -88,8 +88,8 @@ def _tool_currency(rng):
 
 
 def _tool_thermostat(rng):
-    room, temp = _pick(rng, _ROOMS), _pick(rng, (18, 19, 20, 21, 22, 23, 24, 19.5, 20.5, 21.5))
-    mode = _pick(rng, (None, "heat", "cool"))
+    room, temp = pick(rng, _ROOMS), pick(rng, (18, 19, 20, 21, 22, 23, 24, 19.5, 20.5, 21.5))
+    mode = pick(rng, (None, "heat", "cool"))
     extra = f" using {mode} mode" if mode else ""
     request = f"Set the {room} thermostat to {temp} degrees Celsius{extra}, please."
     spec = _fn(
@@ -110,8 +110,8 @@ def _tool_thermostat(rng):
 
 
 def _tool_parcel(rng):
-    carrier = _pick(rng, _CARRIERS)
-    code = "".join(_pick(rng, "ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(2)) + str(
+    carrier = pick(rng, _CARRIERS)
+    code = "".join(pick(rng, "ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(2)) + str(
         rng.randint(10**7, 10**8 - 1)
     )
     request = f"Where is my parcel? The tracking number is {code} and it was sent with {carrier.upper()}."
@@ -125,7 +125,7 @@ def _tool_parcel(rng):
 
 
 def _tool_reminder(rng):
-    note = _pick(
+    note = pick(
         rng,
         (
             "water the tomatoes",
@@ -136,7 +136,7 @@ def _tool_reminder(rng):
             "return the drill",
         ),
     )
-    day, priority = _date(rng), _pick(rng, (None, "high", "low"))
+    day, priority = _date(rng), pick(rng, (None, "high", "low"))
     extra = f" Mark it as {priority} priority." if priority else ""
     request = f'Add a reminder saying "{note}" for {day}.{extra}'
     spec = _fn(
@@ -163,7 +163,7 @@ def _tool_reminder(rng):
 
 
 def _tool_recipes(rng):
-    ing, minutes, veg = _pick(rng, _INGREDIENTS), _pick(rng, (15, 20, 30, 45, 60)), rng.random() < 0.4
+    ing, minutes, veg = pick(rng, _INGREDIENTS), pick(rng, (15, 20, 30, 45, 60)), rng.random() < 0.4
     request = f"Find me {'vegetarian ' if veg else ''}recipes with {ing} that take at most {minutes} minutes."
     spec = _fn(
         "find_recipes",
@@ -206,7 +206,7 @@ def _tool_trains(rng):
 
 
 def _tool_translate(rng):
-    text = _pick(
+    text = pick(
         rng,
         (
             "Where is the nearest pharmacy?",
@@ -215,7 +215,7 @@ def _tool_translate(rng):
             "Thank you for the lovely dinner.",
         ),
     )
-    lang, code = _pick(rng, _LANGS)
+    lang, code = pick(rng, _LANGS)
     request = f'Translate "{text}" into {lang} for me.'
     spec = _fn(
         "translate",
@@ -229,7 +229,7 @@ def _tool_translate(rng):
 def _tool_loan(rng):
     principal, rate, years = (
         rng.randint(5, 80) * 1000,
-        _pick(rng, (2.5, 3, 3.75, 4.2, 5, 6.1)),
+        pick(rng, (2.5, 3, 3.75, 4.2, 5, 6.1)),
         rng.randint(2, 30),
     )
     request = f"What would the monthly payment be on a {principal} loan at {rate}% a year over {years} years?"
@@ -251,7 +251,7 @@ def _tool_loan(rng):
 
 
 def _tool_air(rng):
-    city, day = _pick(rng, _CITIES_AQ), _pick(rng, (None, "tomorrow"))
+    city, day = pick(rng, _CITIES_AQ), pick(rng, (None, "tomorrow"))
     request = f"How clean is the air in {city}{' going to be tomorrow' if day else ' right now'}?"
     spec = _fn(
         "air_quality",
@@ -279,9 +279,9 @@ _TOOL_BUILDERS = (
 )
 
 
-def _tool_call(rng: random.Random) -> _Draft:
+def tool_call(rng: random.Random) -> Draft:
     builders = list(_TOOL_BUILDERS)
-    target = _pick(rng, builders)
+    target = pick(rng, builders)
     spec, request, answer = target(rng)
     others = [b for b in builders if b is not target]
     distractors = [b(random.Random(rng.random()))[0] for b in rng.sample(others, rng.randint(1, 2))]
@@ -293,4 +293,4 @@ def _tool_call(rng: random.Random) -> _Draft:
         'Respond with one function call as JSON shaped like {"name": <function>, "arguments": '
         "{<parameter>: <value>}}, and no other text."
     )
-    return _Draft(prompt, "tool_call", {"possible_answer": answer}, 128)
+    return Draft(prompt, "tool_call", {"possible_answer": answer}, 128)
