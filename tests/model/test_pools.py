@@ -18,6 +18,7 @@ import pytest
 
 from read_ray.config import CAPABILITIES
 from read_ray.content import generators as gen
+from read_ray.content.generators import knowledge_tables
 from read_ray.content.pools import build_generation_pools, count_distinct_prompts, generation_sources
 from read_ray.core.capability_pool import CapabilityPool
 from read_ray.core.leakage import LeakageFilter
@@ -272,9 +273,9 @@ def test_code_function_asserts_pass_with_the_reference_solution():
 
 
 def test_fact_quiz_and_chronology_answers_match_the_tables():
-    capitals = {country: capital for country, capital, _ in gen._CAPITALS}
+    capitals = {country: capital for country, capital, _ in knowledge_tables.CAPITALS}
     assert capitals["Australia"] == "Canberra" and capitals["Canada"] == "Ottawa"
-    symbols = {name: (symbol, z) for name, symbol, z, _ in gen._ELEMENTS}
+    symbols = {name: (symbol, z) for name, symbol, z, _ in knowledge_tables.ELEMENTS}
     assert (
         symbols["gold"] == ("Au", 79) and symbols["iron"] == ("Fe", 26) and symbols["tungsten"] == ("W", 74)
     )
@@ -296,7 +297,7 @@ def test_fact_quiz_and_chronology_answers_match_the_tables():
                 assert str(symbols[m.group(1)][1]) == a
                 checked += 1
     assert checked > 20
-    years = {event[:1].upper() + event[1:]: year for event, year, _ in gen._EVENTS}
+    years = {event[:1].upper() + event[1:]: year for event, year, _ in knowledge_tables.EVENTS}
     chronology = _by_id("general_knowledge/gen_chronology")
     for seed in range(30):
         p = chronology.fill(seed)

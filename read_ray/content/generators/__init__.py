@@ -44,10 +44,12 @@ from read_ray.content.generators.instructions import (
     if_verifiable_registry,
     verify_instructions,
 )
-from read_ray.content.generators.knowledge import _CAPITALS as _CAPITALS
-from read_ray.content.generators.knowledge import _ELEMENTS as _ELEMENTS
-from read_ray.content.generators.knowledge import _EVENTS as _EVENTS
-from read_ray.content.generators.knowledge import ChronologySource, CompareSource, ExplainSource, FactQuizSource
+from read_ray.content.generators.knowledge import (
+    ChronologySource,
+    CompareSource,
+    ExplainSource,
+    FactQuizSource,
+)
 from read_ray.content.generators.multilingual import (
     TRANSLATION_TARGETS,
     WORD_PROBLEM_LANGUAGES,

@@ -7,74 +7,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from read_ray.content.generators.common import _is_int, _Procedural
+from read_ray.content.generators.documents_tables import (
+    LD_ADJ,
+    LD_ATTRS,
+    LD_NOUN,
+    LD_WORDS,
+    LOG_MESSAGES,
+    LOG_SERVICES,
+    RP_PREDICATES,
+    RP_SUBJECTS,
+    RP_TAILS,
+)
 from read_ray.content.generators.vocab import _CITIES, _DEPARTMENTS, _FIRST_NAMES, _LAST_NAMES
 
 __all__ = ["LongDocumentSource"]
 
 _LD_KINDS = ("report", "log", "records")
-_LD_ADJ = (
-    "Amber",
-    "Cobalt",
-    "Silent",
-    "Northern",
-    "Crimson",
-    "Hidden",
-    "Golden",
-    "Silver",
-    "Frozen",
-    "Iron",
-    "Velvet",
-    "Scarlet",
-    "Distant",
-    "Quiet",
-    "Emerald",
-    "Copper",
-)
-_LD_NOUN = (
-    "Falcon",
-    "Harbor",
-    "Lantern",
-    "Orchard",
-    "Summit",
-    "Meridian",
-    "Beacon",
-    "Willow",
-    "Quarry",
-    "Atlas",
-    "Heron",
-    "Glacier",
-    "Canyon",
-    "Comet",
-    "Juniper",
-    "Tide",
-)
 _LD_HOLDERS = ("Project", "the warehouse", "the laboratory", "the vessel", "the server cluster")
-_LD_ATTRS = (
-    "access code",
-    "serial number",
-    "room number",
-    "backup passphrase",
-    "reference number",
-    "budget code",
-    "emergency extension",
-    "tracking code",
-)
-_LD_WORDS = (
-    "violet",
-    "anchor",
-    "maple",
-    "quartz",
-    "ember",
-    "falcon",
-    "copper",
-    "meadow",
-    "harbor",
-    "tundra",
-    "pepper",
-    "saffron",
-    "pillar",
-    "ribbon",
-)
 
 
 def _ld_value(rng: random.Random, attr: str) -> str:
@@ -86,7 +35,7 @@ def _ld_value(rng: random.Random, attr: str) -> str:
     if attr == "room number":
         return f"{rng.choice('ABCDEF')}-{rng.randint(100, 699)}"
     if attr == "backup passphrase":
-        return f"{rng.choice(_LD_WORDS)}-{rng.choice(_LD_WORDS)}-{rng.randint(10, 99)}"
+        return f"{rng.choice(LD_WORDS)}-{rng.choice(LD_WORDS)}-{rng.randint(10, 99)}"
     if attr == "reference number":
         return f"REF{rng.randint(100000, 999999)}"
     if attr == "budget code":
@@ -96,79 +45,11 @@ def _ld_value(rng: random.Random, attr: str) -> str:
     return f"TRK{rng.choice(letters)}{rng.randint(10**7, 10**8 - 1)}"
 
 
-_RP_SUBJECTS = (
-    "The logistics team",
-    "Our regional office",
-    "The finance department",
-    "The support group",
-    "Management",
-    "The new scheduling system",
-    "The procurement unit",
-    "The quality team",
-    "The facilities crew",
-    "The data platform group",
-    "The training coordinator",
-    "The night shift",
-    "The audit committee",
-    "The sales team",
-)
-_RP_PREDICATES = (
-    "reviewed the supplier contracts",
-    "reported a small increase in processing times",
-    "completed the planned maintenance",
-    "updated the onboarding checklist",
-    "met the agreed service levels",
-    "postponed the migration of the archive",
-    "ran two workshops on safety procedures",
-    "reduced the backlog of open tickets",
-    "renegotiated the cleaning contract",
-    "published a revised travel policy",
-    "tested the new backup generator",
-    "collected feedback from customers",
-    "replaced the ageing network switches",
-    "prepared the budget forecast",
-    "documented the incident response steps",
-    "hired two temporary assistants",
-)
-_RP_TAILS = (
-    "during the first week",
-    "in the middle of the quarter",
-    "ahead of schedule",
-    "after a short delay",
-    "as requested by the board",
-    "without major issues",
-    "before the audit",
-    "in cooperation with external partners",
-    "at the end of the month",
-    "for the third time this year",
-)
-_LOG_SERVICES = (
-    "auth-service",
-    "billing-worker",
-    "api-gateway",
-    "scheduler",
-    "cache-node",
-    "mailer",
-    "search-indexer",
-    "report-builder",
-)
-_LOG_MESSAGES = (
-    "processed batch {n} in {ms} ms",
-    "cache hit ratio at {p}%",
-    "retrying request {n} (attempt {a})",
-    "user session refreshed for node-{a}",
-    "queue depth {n}",
-    "health check passed in {ms} ms",
-    "rotated log file segment {n}",
-    "connection pool at {p}% capacity",
-    "slow query detected ({ms} ms)",
-    "scheduled job {n} finished",
-)
 _LOG_LEVELS = ("INFO", "INFO", "INFO", "DEBUG", "WARN")
 
 
 def _report_sentence(rng: random.Random) -> str:
-    return f"{rng.choice(_RP_SUBJECTS)} {rng.choice(_RP_PREDICATES)} {rng.choice(_RP_TAILS)}."
+    return f"{rng.choice(RP_SUBJECTS)} {rng.choice(RP_PREDICATES)} {rng.choice(RP_TAILS)}."
 
 
 _TS = "@date @time"  # placeholder with as many words as a "2026-03-08 17:49:47" timestamp
@@ -222,25 +103,25 @@ class LongDocumentSource(_Procedural):
         keys = rng.sample(
             [
                 (a, h, x, y)
-                for a in range(len(_LD_ATTRS))
+                for a in range(len(LD_ATTRS))
                 for h in range(len(_LD_HOLDERS))
-                for x in range(len(_LD_ADJ))
+                for x in range(len(LD_ADJ))
                 for y in range(4)
             ],
             asked,
         )
         needles = []
         for a, h, x, y in keys:
-            holder = f"{_LD_HOLDERS[h]} {_LD_ADJ[x]} {_LD_NOUN[(x + y * 5) % len(_LD_NOUN)]}"
-            needles.append((_LD_ATTRS[a], holder))
+            holder = f"{_LD_HOLDERS[h]} {LD_ADJ[x]} {LD_NOUN[(x + y * 5) % len(LD_NOUN)]}"
+            needles.append((LD_ATTRS[a], holder))
         taken = set(needles)
         distractors = []
         while len(distractors) < n_distractors:
             attr, holder = rng.choice(needles)
             if rng.random() < 0.5:
-                cand = (rng.choice(_LD_ATTRS), holder)
+                cand = (rng.choice(LD_ATTRS), holder)
             else:
-                other = f"{rng.choice(_LD_HOLDERS)} {rng.choice(_LD_ADJ)} {rng.choice(_LD_NOUN)}"
+                other = f"{rng.choice(_LD_HOLDERS)} {rng.choice(LD_ADJ)} {rng.choice(LD_NOUN)}"
                 cand = (attr, other)
             if cand not in taken:
                 taken.add(cand)
@@ -263,13 +144,13 @@ class LongDocumentSource(_Procedural):
             ]
 
             def filler() -> str:
-                message = rng.choice(_LOG_MESSAGES).format(
+                message = rng.choice(LOG_MESSAGES).format(
                     n=rng.randint(100, 99999),
                     ms=rng.randint(2, 2500),
                     p=rng.randint(5, 99),
                     a=rng.randint(1, 9),
                 )
-                return f"{_TS} {rng.choice(_LOG_LEVELS)} [{rng.choice(_LOG_SERVICES)}] {message}"
+                return f"{_TS} {rng.choice(_LOG_LEVELS)} [{rng.choice(LOG_SERVICES)}] {message}"
 
         doc_lines, offsets, doc_words = _plant(rng, header, units, filler, target, self.kind == "log")
         doc_lines = [

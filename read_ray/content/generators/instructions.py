@@ -12,6 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from read_ray.content.generators.common import _english_sentence, _Procedural
+from read_ray.content.generators.instructions_tables import (
+    IF_AUDIENCES,
+    IF_ENDINGS,
+    IF_EXTRA_CONFLICTS,
+    IF_FORBIDDEN,
+    IF_GENRES,
+    IF_IDS,
+    IF_KEYWORDS,
+    IF_PHRASES,
+    IF_TOPICS,
+)
 
 __all__ = ["InstructionSource", "if_verifiable_registry", "verify_instructions"]
 
@@ -77,180 +88,16 @@ def verify_instructions(answer: str | dict[str, Any], response: str, *, loose: b
     return results
 
 
-_IF_GENRES = (
-    "blog post",
-    "short essay",
-    "product description",
-    "letter to the editor",
-    "speech",
-    "cover letter",
-    "short story",
-    "travel guide entry",
-    "newsletter item",
-    "review",
-    "opinion piece",
-    "FAQ answer",
-    "press release",
-    "diary entry",
-)
-_IF_TOPICS = (
-    "urban beekeeping",
-    "the history of the bicycle",
-    "learning a second language as an adult",
-    "remote work",
-    "a night market in Taipei",
-    "repairing old furniture",
-    "the water cycle",
-    "community gardens",
-    "a new public library",
-    "the first day at a new job",
-    "minimalist living",
-    "volcanoes",
-    "chess for beginners",
-    "electric scooters in cities",
-    "the importance of sleep",
-    "a solar-powered backpack",
-    "winter camping",
-    "the invention of paper",
-    "street food in Mexico City",
-    "saving money on groceries",
-    "a local marathon",
-    "coral reefs",
-    "the life of a lighthouse keeper",
-    "homemade bread",
-    "public transport in small towns",
-    "birdwatching",
-    "recycling electronics",
-    "a museum of everyday objects",
-    "space tourism",
-    "the art of letter writing",
-    "rainy Sundays",
-    "a smart water bottle",
-    "mountain railways",
-    "jazz in the 1920s",
-    "kindness at work",
-    "a robot vacuum cleaner",
-    "tea ceremonies",
-    "the future of farming",
-    "lost and found offices",
-    "a village festival",
-    "learning to swim",
-    "the Northern Lights",
-    "hand-made pottery",
-    "a weekend without phones",
-    "wind turbines",
-    "ancient libraries",
-    "a noisy neighbour",
-    "a bakery that opens at 4 am",
-    "second-hand bookshops",
-    "mapping the ocean floor",
-)
-_IF_AUDIENCES = (
-    "",
-    " for teenagers",
-    " for busy parents",
-    " for retired readers",
-    " for a company newsletter",
-    " for complete beginners",
-    " for an expert audience",
-)
-_IF_KEYWORDS = (
-    "river",
-    "lantern",
-    "harvest",
-    "journey",
-    "balance",
-    "window",
-    "compass",
-    "echo",
-    "garden",
-    "bridge",
-    "signal",
-    "thunder",
-    "pocket",
-    "mirror",
-    "ladder",
-    "anchor",
-    "candle",
-    "horizon",
-    "puzzle",
-    "festival",
-    "blanket",
-    "orbit",
-    "meadow",
-    "ticket",
-    "whistle",
-)
-_IF_FORBIDDEN = (
-    "very",
-    "really",
-    "thing",
-    "good",
-    "important",
-    "also",
-    "just",
-    "basically",
-    "many",
-    "great",
-    "nice",
-    "amazing",
-)
-_IF_ENDINGS = (
-    "Any other questions?",
-    "Is there anything else I can help with?",
-    "Thank you for reading.",
-    "That is all for today.",
-    "Let me know what you think.",
-)
 _IF_LANGS = ("es", "fr", "de", "it", "pt")
 _IF_RELATIONS = ("less than", "at least")
-
-# Ids we sample (constrained_response only makes sense for yes/no questions, so it is left out).
-_IF_IDS = (
-    "keywords:existence",
-    "keywords:frequency",
-    "keywords:forbidden_words",
-    "keywords:letter_frequency",
-    "language:response_language",
-    "length_constraints:number_sentences",
-    "length_constraints:number_paragraphs",
-    "length_constraints:number_words",
-    "length_constraints:nth_paragraph_first_word",
-    "detectable_content:number_placeholders",
-    "detectable_content:postscript",
-    "detectable_format:number_bullet_lists",
-    "detectable_format:number_highlighted_sections",
-    "detectable_format:multiple_sections",
-    "detectable_format:json_format",
-    "detectable_format:title",
-    "combination:two_responses",
-    "combination:repeat_prompt",
-    "startend:end_checker",
-    "change_case:capital_word_frequency",
-    "change_case:english_capital",
-    "change_case:english_lowercase",
-    "punctuation:no_comma",
-    "startend:quotation",
-)
-# Extra conflicts beyond if_verifiable's table: case rules against fixed-case markers, a foreign response
-# language against an English first word.
-_IF_EXTRA_CONFLICTS = (
-    ("change_case:english_lowercase", "detectable_content:postscript"),
-    ("change_case:english_lowercase", "startend:end_checker"),
-    ("change_case:english_lowercase", "detectable_format:multiple_sections"),
-    ("change_case:english_capital", "detectable_format:multiple_sections"),
-    ("language:response_language", "length_constraints:nth_paragraph_first_word"),
-    ("language:response_language", "detectable_content:postscript"),
-)
-
 
 @functools.lru_cache(maxsize=1)
 def _if_conflicts() -> dict[str, frozenset[str]]:
     from if_verifiable.ifeval import instructions_registry
 
     pairs = {(a, b) for a, others in instructions_registry.INSTRUCTION_CONFLICTS.items() for b in others}
-    pairs |= set(_IF_EXTRA_CONFLICTS)
-    table: dict[str, set[str]] = {iid: {iid} for iid in _IF_IDS}
+    pairs |= set(IF_EXTRA_CONFLICTS)
+    table: dict[str, set[str]] = {iid: {iid} for iid in IF_IDS}
     for a, b in pairs:
         if a in table and b in table:
             table[a].add(b)
@@ -262,12 +109,12 @@ def _if_kwargs(iid: str, rng: random.Random, length: int, base: str) -> dict[str
     relation = rng.choice(_IF_RELATIONS)
     sentences = max(3, length // 18)
     if iid == "keywords:existence":
-        return {"keywords": rng.sample(_IF_KEYWORDS, rng.randint(1, 3))}
+        return {"keywords": rng.sample(IF_KEYWORDS, rng.randint(1, 3))}
     if iid == "keywords:frequency":
         freq = rng.randint(2, 4) if relation == "less than" else rng.randint(1, 4)
-        return {"keyword": rng.choice(_IF_KEYWORDS), "frequency": freq, "relation": relation}
+        return {"keyword": rng.choice(IF_KEYWORDS), "frequency": freq, "relation": relation}
     if iid == "keywords:forbidden_words":
-        return {"forbidden_words": rng.sample(_IF_FORBIDDEN, rng.randint(1, 3))}
+        return {"forbidden_words": rng.sample(IF_FORBIDDEN, rng.randint(1, 3))}
     if iid == "keywords:letter_frequency":
         if relation == "less than":  # rare letters only, or the constraint is unsatisfiable
             return {
@@ -296,7 +143,7 @@ def _if_kwargs(iid: str, rng: random.Random, length: int, base: str) -> dict[str
         return {
             "num_paragraphs": n,
             "nth_paragraph": rng.randint(1, n),
-            "first_word": rng.choice(_IF_KEYWORDS),
+            "first_word": rng.choice(IF_KEYWORDS),
         }
     if iid == "detectable_content:number_placeholders":
         return {"num_placeholders": rng.randint(1, 4)}
@@ -314,124 +161,13 @@ def _if_kwargs(iid: str, rng: random.Random, length: int, base: str) -> dict[str
     if iid == "combination:repeat_prompt":
         return {"prompt_to_repeat": base}
     if iid == "startend:end_checker":
-        return {"end_phrase": rng.choice(_IF_ENDINGS)}
+        return {"end_phrase": rng.choice(IF_ENDINGS)}
     if iid == "change_case:capital_word_frequency":
         freq = rng.randint(2, 20)
         return {"capital_frequency": freq, "capital_relation": relation}
     return {}  # json_format, title, two_responses, english_capital/lowercase, no_comma, quotation
 
 
-# Our own wording of every instruction (the checkers and kwargs are if_verifiable's). IFEval's canonical
-# descriptions are avoided on purpose: a probe or evaluation set built from them would otherwise share
-# 13-word runs with these prompts, and the leakage filter would block them.
-_IF_PHRASES: dict[str, tuple[str, ...]] = {
-    "keywords:existence": (
-        "Make sure each of these words appears somewhere in your text: {keywords}.",
-        "Work the following words into your answer: {keywords}.",
-    ),
-    "keywords:frequency": (
-        "Use the word '{keyword}' {relation} {frequency} times.",
-        "The word '{keyword}' has to occur {relation} {frequency} times in what you write.",
-    ),
-    "keywords:forbidden_words": (
-        "Do not use any of these words: {forbidden_words}.",
-        "Avoid the following words entirely: {forbidden_words}.",
-    ),
-    "keywords:letter_frequency": (
-        "The letter '{letter}' must appear {let_relation} {let_frequency} times in your reply.",
-        "Count your letters: '{letter}' should occur {let_relation} {let_frequency} times.",
-    ),
-    "language:response_language": (
-        "Write your whole reply in {language_name} only.",
-        "Respond entirely in {language_name}; no other language may appear.",
-    ),
-    "length_constraints:number_sentences": (
-        "Use {relation} {num_sentences} sentences in total.",
-        "Your reply must consist of {relation} {num_sentences} sentences.",
-    ),
-    "length_constraints:number_paragraphs": (
-        "Split the text into exactly {num_paragraphs} paragraphs, with a line holding only *** between "
-        "consecutive paragraphs.",
-        "Write {num_paragraphs} paragraphs exactly and put the divider *** between neighbouring paragraphs.",
-    ),
-    "length_constraints:number_words": (
-        "Keep the reply to {relation} {num_words} words.",
-        "The length of your reply has to be {relation} {num_words} words.",
-    ),
-    "length_constraints:nth_paragraph_first_word": (
-        "Write exactly {num_paragraphs} paragraphs separated by single blank lines; paragraph number "
-        "{nth_paragraph} has to begin with the word '{first_word}'.",
-        "Use {num_paragraphs} paragraphs with an empty line between them, and start paragraph "
-        "{nth_paragraph} with the word '{first_word}'.",
-    ),
-    "detectable_content:number_placeholders": (
-        "Include at least {num_placeholders} placeholders in square brackets, for instance [name].",
-        "Leave at least {num_placeholders} fill-in fields written in square brackets, like [date].",
-    ),
-    "detectable_content:postscript": (
-        "End with a postscript that begins with '{postscript_marker}'.",
-        "Add a final note at the very end, starting with '{postscript_marker}'.",
-    ),
-    "detectable_format:number_bullet_lists": (
-        "Put exactly {num_bullets} items in a Markdown bullet list (lines starting with '* ') and use no "
-        "other bullets.",
-        "Include one bulleted list of exactly {num_bullets} lines, each starting with '* ', and no other "
-        "list items.",
-    ),
-    "detectable_format:number_highlighted_sections": (
-        "Emphasise at least {num_highlights} passages with Markdown italics, *like this*.",
-        "Mark at least {num_highlights} key phrases by wrapping each in single asterisks, e.g. *key phrase*.",
-    ),
-    "detectable_format:multiple_sections": (
-        "Organise the reply into {num_sections} sections, each opening with a line '{section_spliter} 1', "
-        "'{section_spliter} 2' and so on.",
-        "Divide your text into {num_sections} numbered parts headed '{section_spliter} 1', "
-        "'{section_spliter} 2', and so forth.",
-    ),
-    "detectable_format:json_format": (
-        "Return the entire output as valid JSON (a ``` code block around it is fine).",
-        "Your whole reply must be one valid JSON value, optionally inside a ``` code block.",
-    ),
-    "detectable_format:title": (
-        "Give the text a title enclosed in double angle brackets, for example <<a title>>.",
-        "Start with a title written between << and >>.",
-    ),
-    "combination:two_responses": (
-        "Write two different versions of the reply, separated by a line of six asterisks (******) and "
-        "nothing else.",
-        "Offer two distinct alternatives, with ****** (six asterisks) as the only separator between them.",
-    ),
-    "combination:repeat_prompt": (
-        "Before answering, copy the request above word for word (without these extra instructions), then "
-        "write your answer.",
-        "Begin by restating the request above exactly as given (leave out these added rules), and only then "
-        "respond.",
-    ),
-    "startend:end_checker": (
-        "Close the reply with exactly this phrase and put nothing after it: {end_phrase}",
-        "Finish with these exact words, adding nothing afterwards: {end_phrase}",
-    ),
-    "change_case:capital_word_frequency": (
-        "Use {capital_relation} {capital_frequency} words written entirely in capital letters.",
-        "Include {capital_relation} {capital_frequency} fully upper-case words.",
-    ),
-    "change_case:english_capital": (
-        "Write the whole reply in English, using capital letters only.",
-        "Reply in English and in upper case throughout.",
-    ),
-    "change_case:english_lowercase": (
-        "Write the whole reply in English, using lowercase letters only; no capitals anywhere.",
-        "Reply in English, entirely in lower case.",
-    ),
-    "punctuation:no_comma": (
-        "Do not use a single comma anywhere in the reply.",
-        "Commas are not allowed anywhere in your text.",
-    ),
-    "startend:quotation": (
-        "Put the entire reply inside double quotation marks.",
-        "Enclose everything you write in one pair of double quotes.",
-    ),
-}
 _IF_LANGUAGE_NAMES = {"es": "Spanish", "fr": "French", "de": "German", "it": "Italian", "pt": "Portuguese"}
 
 
@@ -445,7 +181,7 @@ def _if_phrase(iid: str, kwargs: dict[str, Any], rng: random.Random) -> str:
             values[key] = ", ".join(f"'{word}'" for word in values[key])
     if "language" in values:
         values["language_name"] = _IF_LANGUAGE_NAMES[values["language"]]
-    return rng.choice(_IF_PHRASES[iid]).format(**values)
+    return rng.choice(IF_PHRASES[iid]).format(**values)
 
 
 _IF_MODES = ("write", "rewrite")
@@ -476,10 +212,10 @@ class InstructionSource(_Procedural):
 
     def _generate(self, rng: random.Random) -> tuple[str, dict[str, float], str | None]:
         conflicts = _if_conflicts()
-        genre = rng.choice(_IF_GENRES)
+        genre = rng.choice(IF_GENRES)
         if self.mode == "write":
             length = rng.choice((80, 120, 150, 200, 250, 300, 400))
-            topic = f"{rng.choice(_IF_TOPICS)}{rng.choice(_IF_AUDIENCES)}"
+            topic = f"{rng.choice(IF_TOPICS)}{rng.choice(IF_AUDIENCES)}"
             base = f"Write a {genre} about {topic}, about {length} words long."
         else:
             passage = " ".join(_english_sentence(rng) for _ in range(rng.randint(2, 8)))
@@ -488,7 +224,7 @@ class InstructionSource(_Procedural):
         wanted = rng.randint(1, self.max_constraints)
         chosen: list[str] = []
         blocked: set[str] = set()
-        for iid in rng.sample(_IF_IDS, len(_IF_IDS)):
+        for iid in rng.sample(IF_IDS, len(IF_IDS)):
             if len(chosen) == wanted:
                 break
             if iid in blocked:

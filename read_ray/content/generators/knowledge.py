@@ -6,187 +6,39 @@ import random
 from dataclasses import dataclass
 
 from read_ray.content.generators.common import _capitalise, _join_and, _Procedural
+from read_ray.content.generators.knowledge_tables import (
+    BOOKS,
+    CAPITALS,
+    ELEMENTS,
+    EVENTS,
+    GK_AUDIENCES,
+    GK_CONCEPTS,
+    GK_DEPTHS,
+    GK_FORMATS,
+)
 
 __all__ = ["FactQuizSource", "ChronologySource", "CompareSource", "ExplainSource"]
 
-# (country, capital, obscurity 1..3). Only capitals that are unambiguous and stable.
-_CAPITALS = (
-    ("France", "Paris", 1),
-    ("Japan", "Tokyo", 1),
-    ("Italy", "Rome", 1),
-    ("Germany", "Berlin", 1),
-    ("Spain", "Madrid", 1),
-    ("Egypt", "Cairo", 1),
-    ("Russia", "Moscow", 1),
-    ("China", "Beijing", 1),
-    ("the United Kingdom", "London", 1),
-    ("Greece", "Athens", 1),
-    ("Argentina", "Buenos Aires", 1),
-    ("Thailand", "Bangkok", 1),
-    ("Ireland", "Dublin", 1),
-    ("Portugal", "Lisbon", 1),
-    ("Mexico", "Mexico City", 1),
-    ("Canada", "Ottawa", 2),
-    ("Australia", "Canberra", 2),
-    ("Brazil", "Brasília", 2),
-    ("Turkey", "Ankara", 2),
-    ("India", "New Delhi", 2),
-    ("Kenya", "Nairobi", 2),
-    ("Norway", "Oslo", 2),
-    ("Sweden", "Stockholm", 2),
-    ("Poland", "Warsaw", 2),
-    ("Austria", "Vienna", 2),
-    ("Peru", "Lima", 2),
-    ("Chile", "Santiago", 2),
-    ("Colombia", "Bogotá", 2),
-    ("South Korea", "Seoul", 2),
-    ("Vietnam", "Hanoi", 2),
-    ("Hungary", "Budapest", 2),
-    ("Finland", "Helsinki", 2),
-    ("Morocco", "Rabat", 2),
-    ("the Philippines", "Manila", 2),
-    ("Cuba", "Havana", 2),
-    ("Kazakhstan", "Astana", 3),
-    ("Nigeria", "Abuja", 3),
-    ("Pakistan", "Islamabad", 3),
-    ("New Zealand", "Wellington", 3),
-    ("Mongolia", "Ulaanbaatar", 3),
-    ("Ghana", "Accra", 3),
-    ("Ethiopia", "Addis Ababa", 3),
-    ("Uruguay", "Montevideo", 3),
-    ("Slovenia", "Ljubljana", 3),
-    ("Iceland", "Reykjavík", 3),
-    ("Nepal", "Kathmandu", 3),
-    ("Laos", "Vientiane", 3),
-    ("Kyrgyzstan", "Bishkek", 3),
-    ("Paraguay", "Asunción", 3),
-    ("Latvia", "Riga", 3),
-    ("Estonia", "Tallinn", 3),
-    ("Senegal", "Dakar", 3),
-    ("Zambia", "Lusaka", 3),
-    ("Bhutan", "Thimphu", 3),
-    ("Oman", "Muscat", 3),
-    ("Jordan", "Amman", 3),
-)
-# (element, symbol, atomic number, obscurity)
-_ELEMENTS = (
-    ("hydrogen", "H", 1, 1),
-    ("helium", "He", 2, 1),
-    ("lithium", "Li", 3, 2),
-    ("carbon", "C", 6, 1),
-    ("nitrogen", "N", 7, 1),
-    ("oxygen", "O", 8, 1),
-    ("fluorine", "F", 9, 2),
-    ("neon", "Ne", 10, 2),
-    ("sodium", "Na", 11, 2),
-    ("magnesium", "Mg", 12, 2),
-    ("aluminium", "Al", 13, 2),
-    ("silicon", "Si", 14, 2),
-    ("phosphorus", "P", 15, 2),
-    ("sulfur", "S", 16, 2),
-    ("chlorine", "Cl", 17, 2),
-    ("argon", "Ar", 18, 2),
-    ("potassium", "K", 19, 2),
-    ("calcium", "Ca", 20, 2),
-    ("titanium", "Ti", 22, 3),
-    ("chromium", "Cr", 24, 3),
-    ("manganese", "Mn", 25, 3),
-    ("iron", "Fe", 26, 1),
-    ("cobalt", "Co", 27, 3),
-    ("nickel", "Ni", 28, 3),
-    ("copper", "Cu", 29, 2),
-    ("zinc", "Zn", 30, 2),
-    ("arsenic", "As", 33, 3),
-    ("bromine", "Br", 35, 3),
-    ("krypton", "Kr", 36, 3),
-    ("silver", "Ag", 47, 2),
-    ("tin", "Sn", 50, 3),
-    ("iodine", "I", 53, 3),
-    ("xenon", "Xe", 54, 3),
-    ("tungsten", "W", 74, 3),
-    ("platinum", "Pt", 78, 3),
-    ("gold", "Au", 79, 1),
-    ("mercury", "Hg", 80, 2),
-    ("lead", "Pb", 82, 2),
-    ("radon", "Rn", 86, 3),
-    ("uranium", "U", 92, 2),
-    ("plutonium", "Pu", 94, 3),
-)
 _PLANETS = ("Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune")
-# (work, author, obscurity)
-_BOOKS = (
-    ("Pride and Prejudice", "Jane Austen", 1),
-    ("Nineteen Eighty-Four", "George Orwell", 1),
-    ("War and Peace", "Leo Tolstoy", 1),
-    ("Don Quixote", "Miguel de Cervantes", 1),
-    ("Hamlet", "William Shakespeare", 1),
-    ("To Kill a Mockingbird", "Harper Lee", 1),
-    ("Moby-Dick", "Herman Melville", 2),
-    ("Crime and Punishment", "Fyodor Dostoevsky", 2),
-    ("One Hundred Years of Solitude", "Gabriel García Márquez", 2),
-    ("The Great Gatsby", "F. Scott Fitzgerald", 2),
-    ("Frankenstein", "Mary Shelley", 2),
-    ("The Divine Comedy", "Dante Alighieri", 2),
-    ("Les Misérables", "Victor Hugo", 2),
-    ("The Trial", "Franz Kafka", 2),
-    ("Jane Eyre", "Charlotte Brontë", 2),
-    ("Wuthering Heights", "Emily Brontë", 2),
-    ("Dracula", "Bram Stoker", 2),
-    ("The Little Prince", "Antoine de Saint-Exupéry", 2),
-    ("The Stranger", "Albert Camus", 2),
-    ("Things Fall Apart", "Chinua Achebe", 3),
-    ("Madame Bovary", "Gustave Flaubert", 3),
-    ("The Tale of Genji", "Murasaki Shikibu", 3),
-    ("Middlemarch", "George Eliot", 3),
-    ("The Master and Margarita", "Mikhail Bulgakov", 3),
-    ("Invisible Man", "Ralph Ellison", 3),
-    ("Beloved", "Toni Morrison", 3),
-)
-# (event, year, obscurity)
-_EVENTS = (
-    ("the first crewed Moon landing", 1969, 1),
-    ("the fall of the Berlin Wall", 1989, 1),
-    ("the storming of the Bastille", 1789, 1),
-    ("the sinking of the Titanic", 1912, 1),
-    ("the end of the Second World War", 1945, 1),
-    ("Columbus's first voyage to the Americas", 1492, 1),
-    ("the adoption of the US Declaration of Independence", 1776, 1),
-    ("the outbreak of the First World War", 1914, 1),
-    ("the sealing of the Magna Carta", 1215, 2),
-    ("the launch of Sputnik 1", 1957, 2),
-    ("the dissolution of the Soviet Union", 1991, 2),
-    ("the Battle of Hastings", 1066, 2),
-    ("the fall of Constantinople to the Ottomans", 1453, 2),
-    ("the Wright brothers' first powered flight", 1903, 2),
-    ("the Chernobyl nuclear disaster", 1986, 2),
-    ("the Russian October Revolution", 1917, 2),
-    ("the Wall Street Crash", 1929, 2),
-    ("the publication of Darwin's On the Origin of Species", 1859, 3),
-    ("Nelson Mandela's inauguration as President of South Africa", 1994, 3),
-    ("the Peace of Westphalia", 1648, 3),
-    ("the start of the Meiji Restoration", 1868, 3),
-    ("the proclamation of the German Empire", 1871, 3),
-    ("the first ascent of Mount Everest", 1953, 3),
-)
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
 
 
 def _fact_question(rng: random.Random) -> tuple[str, str, int]:
     kind = rng.randrange(8)
     if kind == 0:
-        country, capital, level = rng.choice(_CAPITALS)
+        country, capital, level = rng.choice(CAPITALS)
         return f"What is the capital of {country}?", capital, level
     if kind == 1:
-        country, capital, level = rng.choice(_CAPITALS)
+        country, capital, level = rng.choice(CAPITALS)
         return f"{capital} is the capital of which country?", country.removeprefix("the "), level
     if kind == 2:
-        name, symbol, _, level = rng.choice(_ELEMENTS)
+        name, symbol, _, level = rng.choice(ELEMENTS)
         return f"What is the chemical symbol of {name}?", symbol, level
     if kind == 3:
-        name, symbol, _, level = rng.choice(_ELEMENTS)
+        name, symbol, _, level = rng.choice(ELEMENTS)
         return f"Which chemical element has the symbol {symbol}?", name, level
     if kind == 4:
-        name, _, number, level = rng.choice(_ELEMENTS)
+        name, _, number, level = rng.choice(ELEMENTS)
         return f"What is the atomic number of {name}?", str(number), min(3, level + 1)
     if kind == 5:
         index = rng.randrange(len(_PLANETS))
@@ -198,9 +50,9 @@ def _fact_question(rng: random.Random) -> tuple[str, str, int]:
             )
         return f"Counting from the Sun, what position does {_PLANETS[index]} have (1-8)?", str(index + 1), 2
     if kind == 6:
-        work, author, level = rng.choice(_BOOKS)
+        work, author, level = rng.choice(BOOKS)
         return f'Who wrote "{work}"?', author, level
-    event, year, level = rng.choice(_EVENTS)
+    event, year, level = rng.choice(EVENTS)
     return f"In which year did {event} take place?", str(year), level
 
 
@@ -248,7 +100,7 @@ class ChronologySource(_Procedural):
     def _generate(self, rng: random.Random) -> tuple[str, dict[str, float], str | None]:
         n = rng.randint(3, self.max_events)
         while True:  # events of one year could be ordered either way
-            events = rng.sample(_EVENTS, n)
+            events = rng.sample(EVENTS, n)
             years = sorted(year for _, year, _ in events)
             if len(set(years)) == n:
                 break
@@ -483,79 +335,6 @@ class CompareSource(_Procedural):
         return text, {"entities": n_entities, "aspects": n_aspects}, None
 
 
-_GK_CONCEPTS = (
-    "how vaccines train the immune system",
-    "plate tectonics",
-    "inflation",
-    "the greenhouse effect",
-    "public-key cryptography",
-    "natural selection",
-    "the phases of the Moon",
-    "photosynthesis",
-    "supply and demand",
-    "how GPS finds a position",
-    "antibiotic resistance",
-    "compound interest",
-    "the water cycle",
-    "how a bill becomes law",
-    "the causes of the French Revolution",
-    "the Silk Road",
-    "the Industrial Revolution",
-    "how the heart pumps blood",
-    "black holes",
-    "continental drift",
-    "the printing press and its effects",
-    "how a refrigerator works",
-    "ocean tides",
-    "the separation of powers",
-    "comparative advantage in trade",
-    "the placebo effect",
-    "how rainbows form",
-    "DNA replication",
-    "the Cold War",
-    "the Renaissance",
-    "how batteries store energy",
-    "the nitrogen cycle",
-    "the Big Bang theory",
-    "how earthquakes are measured",
-    "the scientific method",
-    "how elections use proportional representation",
-    "the Green Revolution",
-    "why the sky is blue",
-    "how the internet routes data",
-    "the Richter and moment magnitude scales",
-    "the decline of the Roman Empire",
-    "the role of central banks",
-    "how airplanes generate lift",
-    "the circular economy",
-    "how the kidneys filter blood",
-    "the Columbian exchange",
-    "how memory works in the brain",
-    "the theory of relativity in simple terms",
-    "how coral reefs form",
-    "the history of the alphabet",
-)
-_GK_AUDIENCES = (
-    "a curious ten-year-old",
-    "a high-school student",
-    "a first-year university student",
-    "a journalist on a deadline",
-    "a policy maker",
-    "a retired engineer",
-    "a non-native English speaker",
-)
-_GK_DEPTHS = (
-    (1, "a brief overview"),
-    (2, "an explanation of the main mechanisms"),
-    (3, "a rigorous explanation that defines every key term and mentions one common misconception"),
-)
-_GK_FORMATS = (
-    "a numbered list with one point per item",
-    "short paragraphs, one per point",
-    "question-and-answer pairs, one per point",
-)
-
-
 @dataclass(frozen=True)
 class ExplainSource(_Procedural):
     """Explain a concept to an audience at depth 1..3 in 2..7 points. Factors: points, depth."""
@@ -565,13 +344,13 @@ class ExplainSource(_Procedural):
     max_new_tokens: int | None = 512
 
     def _generate(self, rng: random.Random) -> tuple[str, dict[str, float], str | None]:
-        concept = rng.choice(_GK_CONCEPTS)
-        depth, depth_text = rng.choice(_GK_DEPTHS)
+        concept = rng.choice(GK_CONCEPTS)
+        depth, depth_text = rng.choice(GK_DEPTHS)
         points = rng.randint(2, 7)
         limit = rng.choice([words for words in (100, 150, 200, 300, 400) if words >= 30 * points])
-        audience = rng.choice(_GK_AUDIENCES)
+        audience = rng.choice(GK_AUDIENCES)
         text = (
             f"Explain {concept} to {audience}. Give {depth_text}, in {points} key points and at most {limit} "
-            f"words.\n\nUse {rng.choice(_GK_FORMATS)}, and end with one concrete real-world example."
+            f"words.\n\nUse {rng.choice(GK_FORMATS)}, and end with one concrete real-world example."
         )
         return text, {"points": points, "depth": depth}, None
