@@ -1,9 +1,10 @@
 """`read-ray` console script.
 
-    read-ray run [--config PRESET_OR_PATH] [--force] [key.sub=value ...]
+    read-ray run [--config PRESET_OR_PATH] [--force] [--no-progress] [--verbose] [key.sub=value ...]
     read-ray report RUN_DIR | COMPARE_OUT
     read-ray export RUN_DIR --out DIR
-    read-ray compare [--config ...] [--policies read,uniform,...,grid] [--seeds 0,1,2] [--out DIR] [key.sub=value ...]
+    read-ray compare [--config ...] [--policies read,uniform,...,grid] [--seeds 0,1,2] [--out DIR] [--no-progress]
+                     [--verbose] [key.sub=value ...]
     read-ray config show [--config PRESET_OR_PATH] [key.sub=value ...]
     read-ray simulate [--config ...] [--policies read,uniform,...] [--seeds N] [--rounds T] [--json]
     read-ray sweep --mode sim|real [--config ...] [--num-samples N] [--search-space FILE] [--out DIR]
@@ -15,7 +16,9 @@
 Bad input exits with status 2 and one message naming the cause. Every command checks the config's values
 and the files and packages it names (`read_ray.runtime.preflight.check_config`) first; commands that start
 Ray also check their run directory and this machine (`preflight`) before connecting. Heavy modules are
-imported only by the subcommand that needs them.
+imported only by the subcommand that needs them. `run` and `compare` show each round's stage live in a
+terminal (one line per stage end otherwise, or with --no-progress) and keep Ray's and Serve's log lines
+off the console unless --verbose (`read_ray.runtime.console`).
 """
 
 from __future__ import annotations
@@ -110,13 +113,23 @@ def cmd_bank(args: argparse.Namespace) -> int:
     return 0
 
 
+def _console_overrides(args: argparse.Namespace) -> None:
+    """--no-progress: one line per stage when it ends, even in a terminal (logging.progress=false)."""
+    if args.no_progress:
+        args.overrides.append("logging.progress=false")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from read_ray.runtime.cluster import connect
     from read_ray.runtime.preflight import preflight
 
+    _console_overrides(args)
     cfg = preflight(_load(args), force=args.force)
-    with connect(cfg):
+    with connect(cfg, verbose=args.verbose):
         from read_ray.experiments.report import write_report
+        from read_ray.runtime.console import quiet_console
+
+        quiet_console(args.verbose)
         from read_ray.runtime.controller import run_distillation
 
         run = run_distillation(cfg, force=args.force)
@@ -131,11 +144,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from read_ray.runtime.cluster import connect
     from read_ray.runtime.preflight import preflight
 
+    _console_overrides(args)
     cfg = preflight(_load(args), run_dir=False)
     policies, seeds = parse_policies(args.policies), parse_seeds(args.seeds)
     out = Path(_out_dir(args, Path(cfg.run.runs_dir) / f"compare_{cfg.run.name}")).resolve()
     plan_arms(cfg, policies, seeds, out)                 # every arm's config is valid before Ray starts
-    with connect(cfg):
+    with connect(cfg, verbose=args.verbose):
+        from read_ray.runtime.console import quiet_console
+
+        quiet_console(args.verbose)
         run_compare(cfg, policies, seeds, out)
     table = (out / "results.md").read_text().split("\n## ")[0]
     print(table.rstrip() + f"\n\nresults: {out / 'results.md'} and {out / 'results.json'}")
@@ -268,6 +285,13 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
 
 
+def _add_console_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-progress", action="store_true", help="one line per stage when it ends instead of live "
+                   "stage lines (the default when stdout is not a terminal)")
+    p.add_argument("--verbose", action="store_true", help="Ray's and Serve's log lines on the console too (by "
+                   "default they go to the run's ray.log and Ray's session logs)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="read-ray", description="ReAD capability distillation on Ray")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -310,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run (or resume) a distillation; uses RAY_ADDRESS if set, else a local Ray")
     _add_config_args(run)
     run.add_argument("--force", action="store_true", help="continue a run directory made with another config")
+    _add_console_args(run)
     run.set_defaults(func=cmd_run)
 
     compare = sub.add_parser("compare", help="every policy at the same budget over seeds: table with 95%% CIs, plots")
@@ -319,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "preset ships its probe references for these, so no seed regenerates them)")
     compare.add_argument("--out", default="", help="output folder (default: RUNS_DIR/compare_<run.name>); "
                          "running again on it resumes")
+    _add_console_args(compare)
     compare.set_defaults(func=cmd_compare)
 
     report = sub.add_parser("report", help="write report.md and plots for a run directory (or a compare folder's plots)")

@@ -47,7 +47,7 @@ def _records(run_dir: Path) -> list[dict]:
 
 def build_bank(cfg: ReadConfig, paths: Sequence[Path], out: Path) -> TransitionBank:
     from read_ray.content.tasks.cards import load_task
-    from read_ray.runtime.controller import task_requirement
+    from read_ray.runtime.downstream import task_requirement
 
     caps = cfg.capabilities.names
     transitions, sources, spent = [], [], 0

@@ -91,7 +91,7 @@ class Arm:
 def plan_arms(cfg: ReadConfig, policies: Sequence[str], seeds: Sequence[int], out: Path) -> list[Arm]:
     """Every arm's run config(s), validated before any cluster resource is taken."""
     from read_ray.content.tasks.cards import load_task
-    from read_ray.runtime.controller import task_requirement
+    from read_ray.runtime.downstream import task_requirement
 
     runs_dir = str((out / "runs").resolve())
     caps = cfg.capabilities.names
@@ -167,7 +167,7 @@ def initial_test_utility(cfg: ReadConfig, run_root: Path, out: Path) -> float:
     """Test utility of the initial student (the same for every policy of a seed); cached in arms/."""
     from read_ray.core.files import atomic_write
     from read_ray.model.loading import resolve_model_dir
-    from read_ray.runtime.controller import task_utility
+    from read_ray.runtime.downstream import task_utility
 
     path = out / "arms" / f"initial_seed{cfg.run.seed}.json"
     if path.is_file():
@@ -204,7 +204,7 @@ def run_arm(arm: Arm, out: Path, log) -> dict:
     """Run one arm to the end, score it on the test split, and write arms/<name>.json last."""
     from read_ray.core.files import atomic_write
     from read_ray.experiments.report import write_report
-    from read_ray.runtime.controller import task_report, task_requirement
+    from read_ray.runtime.downstream import task_report, task_requirement
 
     cfg, spent_records, grid = arm.cfg, [], None
     if arm.pilots:
@@ -244,7 +244,7 @@ def _records_of(cfg: ReadConfig) -> list[dict]:
 def run_grid_pilots(arm: Arm, out: Path, log) -> dict:
     """Pilot every grid mix on its share of the budget, pick the best by DEV utility; cached in arms/."""
     from read_ray.core.files import atomic_write
-    from read_ray.runtime.controller import task_utility
+    from read_ray.runtime.downstream import task_utility
 
     path = out / "arms" / f"{arm.name}.pilots.json"
     if path.is_file():
@@ -268,7 +268,7 @@ def run_grid_pilots(arm: Arm, out: Path, log) -> dict:
 
 def summarize(cfg: ReadConfig, arms: Sequence[Arm], out: Path) -> dict:
     """The table: every policy's metrics as mean and 95% CI over seeds (from arms/*.json)."""
-    from read_ray.runtime.controller import task_requirement
+    from read_ray.runtime.downstream import task_requirement
 
     done = {a.name: json.loads((out / "arms" / f"{a.name}.json").read_text()) for a in arms}
     policies = list(dict.fromkeys(a.policy for a in arms))

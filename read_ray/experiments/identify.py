@@ -63,7 +63,7 @@ def draw_allocation(cfg: ReadConfig, task: str, index: int) -> np.ndarray:
 def teacher_dev_utility(cfg: ReadConfig, card, out_dir: Path) -> float:
     """The teacher's dev utility on a task (the upper anchor of delta_u points), computed once."""
     from read_ray.model.loading import resolve_model_dir
-    from read_ray.runtime.controller import task_utility
+    from read_ray.runtime.downstream import task_utility
 
     path = out_dir / "teacher_dev_utility.json"
     cached = json.loads(path.read_text()) if path.is_file() else {}
@@ -76,7 +76,8 @@ def teacher_dev_utility(cfg: ReadConfig, card, out_dir: Path) -> float:
 def run_intervention(cfg: ReadConfig, card, index: int, out_dir: Path, log=print) -> dict:
     """One intervention (cached in its run directory's intervention.json)."""
     from read_ray.core.statistics import MIN_NORMALISER_GAP, Normaliser
-    from read_ray.runtime.controller import run_distillation, task_utility
+    from read_ray.runtime.controller import run_distillation
+    from read_ray.runtime.downstream import task_utility
 
     allocation = draw_allocation(cfg, card.name, index)
     run_cfg = intervention_config(cfg, card.name, card.declared_capability, index, allocation, out_dir)

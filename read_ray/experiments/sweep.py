@@ -178,7 +178,7 @@ def final_dev_change(cfg: ReadConfig, run) -> float:
     """Dev-split utility change of the run's final student: the last round's dev checkpoint when it had
     one, else one evaluation of the final student on the dev split (never the test split)."""
     from read_ray.content.tasks.cards import load_task
-    from read_ray.runtime.controller import task_utility
+    from read_ray.runtime.downstream import task_utility
 
     records = run.records()
     if records and records[-1].get("dev_utility_change") is not None:

@@ -89,25 +89,40 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+_OWNED: list[bool] = []     # per open connect(): whether it started the local Ray it is connected to
+
+
+def owns_ray() -> bool:
+    """Whether this process started the Ray it uses and shuts it down at the end (what it leaves running
+    there, e.g. Serve's controller, ends with it: stopping it earlier only makes Ray report failed tasks)."""
+    return bool(_OWNED and _OWNED[-1])
+
+
 @contextlib.contextmanager
-def connect(cfg: ReadConfig, *, num_cpus: int | None = None) -> Iterator[dict[str, float]]:
-    """Join RAY_ADDRESS or start a local Ray; check resources; shut down only a Ray this call started."""
+def connect(cfg: ReadConfig, *, num_cpus: int | None = None, verbose: bool = False) -> Iterator[dict[str, float]]:
+    """Join RAY_ADDRESS or start a local Ray; check resources; shut down only a Ray this call started.
+    Ray's INFO lines and a local Ray's worker logs reach the console only when `verbose`."""
+    import logging
+
     import ray
 
     started = False
+    level = logging.INFO if verbose else logging.WARNING
     if not ray.is_initialized():
         if os.environ.get("RAY_ADDRESS"):
-            ray.init(log_to_driver=True)
+            ray.init(log_to_driver=True, logging_level=level)
         else:
             for key, value in LOCAL_ENV.items():
                 os.environ.setdefault(key, value)
             ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
-                     object_store_memory=512 * 2**20, log_to_driver=False)
+                     object_store_memory=512 * 2**20, log_to_driver=verbose, logging_level=level)
         started = True
+    _OWNED.append(started and not os.environ.get("RAY_ADDRESS"))     # a local Ray this call started
     try:
         available = ray.cluster_resources()
         check_resources(cfg, available)
         yield available
     finally:
+        _OWNED.pop()
         if started:
             ray.shutdown()

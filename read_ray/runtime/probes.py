@@ -70,17 +70,26 @@ class ProbePool:
     def async_evaluate(self, checkpoint_dir: str) -> list:
         return [actor.score.remote(checkpoint_dir) for actor in self.actors]
 
-    def evaluate(self, checkpoint_dir: str, *, seed: int = 0, timeout_s: float = 3600) -> tuple[CapabilityScores, float]:
-        """The capability profile of a checkpoint, and the wall-clock seconds it took."""
+    def evaluate(self, checkpoint_dir: str, *, seed: int = 0, timeout_s: float = 3600,
+                 on_scored=None) -> tuple[CapabilityScores, float]:
+        """The capability profile of a checkpoint, and the wall-clock seconds it took. `on_scored(items)`
+        hears how many items are scored so far each time an actor's shard comes back."""
         import ray
+        from ray.exceptions import GetTimeoutError
 
         start = time.perf_counter()
-        parts = ray.get(self.async_evaluate(checkpoint_dir), timeout=timeout_s)
         scores: dict[str, float] = {}
         tokens = 0
-        for part_scores, part_tokens, _ in parts:
+        waiting = self.async_evaluate(checkpoint_dir)
+        while waiting:
+            ready, waiting = ray.wait(waiting, num_returns=1, timeout=max(0.0, start + timeout_s - time.perf_counter()))
+            if not ready:
+                raise GetTimeoutError(f"the probe pool scored {len(scores)} items of {checkpoint_dir} in {timeout_s} s")
+            part_scores, part_tokens, _ = ray.get(ready[0])
             scores.update(part_scores)
             tokens += part_tokens
+            if on_scored is not None:
+                on_scored(len(scores))
         report = aggregate_scores(self.suite, scores, tokens, bootstrap_samples=self.cfg.probes.bootstrap_samples,
                                   seed=seed)
         return report, time.perf_counter() - start

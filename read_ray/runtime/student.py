@@ -141,7 +141,8 @@ def train_worker(config: dict) -> None:
     losses: list[float | None] = []     # per micro-step; None where this rank's slice had run out
     tokens: dict[str, int] = {}
     topk = train.kd_top_k if train.loss == "topk_kd" else 0
-    loop_start = time.perf_counter()
+    progress = config.get("progress") if rank == 0 else None    # (board, key): a live console watches the fit
+    loop_start = posted_s = time.perf_counter()
     for step in range(num_micro_steps):
         batch_ids = mine[step * train.micro_batch_size:(step + 1) * train.micro_batch_size]
         # every rank takes the same number of steps (collectives must match); a rank whose slice ran out
@@ -165,6 +166,10 @@ def train_worker(config: dict) -> None:
         engine.backward(loss * weight)
         engine.step()
         losses.append(float(loss) if batch_ids else None)
+        if progress and losses[-1] is not None and (step + 1 == num_micro_steps
+                                                    or time.perf_counter() - posted_s >= 0.5):
+            posted_s = time.perf_counter()           # fire and forget: nobody waits on the post
+            progress[0].post.remote(progress[1], step + 1, num_micro_steps, loss=losses[-1])
         if batch_ids:
             for s in batch_samples:
                 tokens[s.capability] = tokens.get(s.capability, 0) + s.num_tokens
@@ -207,8 +212,10 @@ def fit_student(
     name: str,
     seed: int,
     threads_per_worker: int = 1,
+    progress: tuple | None = None,
 ) -> StudentUpdate:
-    """Run one Ray Train fit over `samples`; returns the new student's HF directory and exact token counts."""
+    """Run one Ray Train fit over `samples`; returns the new student's HF directory and exact token counts.
+    `progress` (a `console.ProgressBoard` handle and a key): rank 0 posts (step, steps, loss) there."""
     from ray.train import FailureConfig, RunConfig, ScalingConfig, TrainingFailedError
     from ray.train.torch import TorchTrainer
 
@@ -226,7 +233,7 @@ def fit_student(
         train_loop_config={
             "samples_path": str(samples_path), "init_dir": str(init_dir), "seed": seed,
             "training_cap_tokens": training_cap_tokens, "train": asdict(train),
-            "threads_per_worker": threads_per_worker,
+            "threads_per_worker": threads_per_worker, "progress": progress,
         },
         scaling_config=ScalingConfig(num_workers=resources.train_workers, use_gpu=use_gpu,
                                      resources_per_worker=per_worker),

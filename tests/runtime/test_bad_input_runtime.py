@@ -139,7 +139,7 @@ class HalfEmptyEngine:
 
 @pytest.mark.timeout(300)
 def test_empty_teacher_text_is_paid_for_not_trained_on(ray_cluster, tiny_dir):
-    from read_ray.runtime.controller import collect_generation, launch_generation
+    from read_ray.runtime.supervision import collect_generation, launch_generation
     from read_ray.runtime.teacher import start_teacher, stop_teacher
 
     texts = ["What is 2 + 2?", "silent: what is 3 + 1?", "Add 1 and 3.", "silent: add 2 and 2."]

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from read_ray.config import load_config, replace, validate
-from read_ray.runtime.controller import prepare
 from read_ray.experiments.identify import run_identify
 from read_ray.runtime.rundir import RunDirectory
+from read_ray.runtime.setup import prepare
 from read_ray.runtime.teacher import start_teacher, stop_teacher
 
 

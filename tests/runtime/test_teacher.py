@@ -15,7 +15,7 @@ from read_ray.core.rounds import RoundPlan
 from read_ray.model.generation import Completion
 from read_ray.model.training import IGNORE_INDEX, collate
 from read_ray.runtime.cluster import free_ports
-from read_ray.runtime.controller import collect_generation, launch_generation
+from read_ray.runtime.supervision import collect_generation, launch_generation
 from read_ray.runtime.teacher import HFEngine, batch_seed, start_teacher, stop_teacher
 
 PROMPTS = ["What is 2 + 2?", "Name a colour.", "Write one word.", "Count to three."]
