@@ -19,12 +19,10 @@ import os
 from pathlib import Path
 
 from read_ray.config import ReadConfig, longest_completion_tokens, value_problems, without_keys
+from read_ray.content.tasks.cards import CARDS_DIR
 from read_ray.core.budget import plan_round_budget
 from read_ray.core.templates import bundled_templates_dir, load_templates, templates_file
 from read_ray.runtime.tracking import missing_backend_packages
-
-TASK_CARDS_DIR = Path(__file__).resolve().parents[1] / "data" / "tasks"
-"""The packaged task cards (`read_ray/data/tasks/<name>.yaml`): the names `task.name` may take."""
 
 
 def check_config(cfg: ReadConfig) -> ReadConfig:
@@ -159,7 +157,7 @@ def template_problems(cfg: ReadConfig) -> list[str]:
 
 
 def task_card_problems(cfg: ReadConfig) -> list[str]:
-    known = sorted(f.stem for f in TASK_CARDS_DIR.glob("*.yaml"))
+    known = sorted(f.stem for f in CARDS_DIR.glob("*.yaml"))           # the packaged task cards
     if cfg.task.name in known:
         return []
     return [f"task.name: unknown task {cfg.task.name!r}; choose one of {', '.join(known)}"]
