@@ -1,4 +1,19 @@
-"""One local Ray cluster for the whole runtime tier (num_cpus=2, no dashboard), and shared tiny models."""
+"""The runtime tier's shared pieces: one local Ray cluster (num_cpus=2, no dashboard), tiny models, and the
+shared whole runs.
+
+Whole distillations are the slow part of the suite, so they are shared session-wide (DESIGN.md, Tests):
+`tiny_run` is one uninterrupted 2-round `tiny` run, `piped_run` the same with run.pipeline. Each is made
+once, on first use, and inspected by many tests. Both are read-only: a test that resumes or faults a run
+works on `shared.copy(...)` (a run directory moves as a folder), usually cut back to its first round
+(`rounds=1`, what a run stopped after round 0 leaves), so it pays for round 1 only. A test that must
+reconfigure a run from its start makes its own.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -18,3 +33,75 @@ def tiny_dir(teacher_dir, tmp_path_factory) -> str:
     from read_ray.model.loading import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny", tokenizer_source=teacher_dir, num_layers=2)
+
+
+@dataclass(frozen=True)
+class SharedRun:
+    """A finished shared run (`run`, made with `cfg`): read it, never write into it."""
+
+    run: object          # RunDirectory
+    cfg: object          # ReadConfig
+
+    def config(self, runs_dir: str | Path, name: str, **sections):
+        """This run's config (same seed, bank, teacher, budget) for another run directory, sections replaced."""
+        from read_ray.config import replace
+
+        return replace(self.cfg, run={"runs_dir": str(runs_dir), "name": name}, **sections)
+
+    def copy(self, runs_dir: str | Path, name: str, *, rounds: int | None = None):
+        """A copy at runs_dir/name (a RunDirectory); with `rounds`, only the first `rounds` complete rounds are
+        kept (later rounds and their Train folders removed; the logs are rebuilt from the records when the
+        copy is opened), as if the run had stopped there."""
+        from read_ray.runtime.rundir import RunDirectory
+
+        root = Path(runs_dir) / name
+        shutil.copytree(self.run.root, root)
+        copy = RunDirectory(root.resolve(), self.cfg.capabilities.names)
+        for index in copy.complete_rounds()[rounds:] if rounds is not None else ():
+            shutil.rmtree(copy.round_dir(index))
+            for path in (root / "train").glob(f"round_{index:04d}*"):
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        return copy
+
+
+@pytest.fixture(scope="session")
+def simulated_bank(tmp_path_factory) -> str:
+    """A transition bank (2 simulated static runs) for the tiny preset's capabilities: the shared runs'
+    bandit is warm-started from it (round 0 spends the prior r_tau, round 1 is a warm-started pick)."""
+    from read_ray.config import load_config
+    from read_ray.core.bank import save_bank
+    from read_ray.core.simulator import default_world, simulated_bank
+
+    cfg = load_config("tiny")
+    path = tmp_path_factory.mktemp("bank") / "sim_bank.json"
+    save_bank(simulated_bank(cfg, default_world(cfg.capabilities.names), 2), path)
+    return str(path)
+
+
+def _shared_run(runs_dir: Path, name: str, bank: str, **sections) -> SharedRun:
+    from read_ray.config import load_config, replace, validate
+    from read_ray.runtime.controller import run_distillation
+
+    cfg = replace(load_config("tiny"), run={"name": name, "runs_dir": str(runs_dir)}, bandit={"bank_path": bank})
+    cfg = validate(replace(cfg, **sections))
+    return SharedRun(run_distillation(cfg), cfg)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(ray_cluster, simulated_bank, tmp_path_factory) -> SharedRun:
+    """The shared uninterrupted `tiny` run: 2 rounds, a bandit warm-started from `simulated_bank`, a fresh
+    teacher engine every round (teacher.keep_warm false: the reference design), JSONL + TensorBoard metrics."""
+    return _shared_run(tmp_path_factory.mktemp("shared_runs"), "tiny", simulated_bank,
+                       teacher={"keep_warm": False}, logging={"backends": ("jsonl", "tensorboard")})
+
+
+@pytest.fixture(scope="session")
+def piped_run(ray_cluster, simulated_bank, tmp_path_factory) -> SharedRun:
+    """The shared uninterrupted pipelined `tiny` run (run.pipeline: round 1 is chosen before round 0's reward
+    is known and saved with round 0). One request per Serve batch: a resumed run regenerates round 1's
+    supervision on an idle machine while the uninterrupted one generated it beside round 0's training, so
+    time-based batching would group the requests differently, and with a random tiny model a batched
+    matmul's rounding can flip a greedy near-tie and change a completion's length. Fixed batches make the
+    teacher bitwise repeatable."""
+    return _shared_run(tmp_path_factory.mktemp("shared_runs"), "piped", simulated_bank,
+                       run={"pipeline": True}, teacher={"max_batch_size": 1})

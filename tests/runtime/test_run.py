@@ -1,7 +1,8 @@
 """A whole run on real Ray: Serve teacher + probe actors + learner actor + Train/DeepSpeed on 2 workers.
 
-The `tiny` preset (tiny random models, 2 rounds). Checks the run directory, the ledger, that the student
-learned, and that a run stopped after round 1 and resumed selects and charges what an uninterrupted run does.
+The `tiny` preset (tiny random models, 2 rounds), on the session's shared runs (conftest.py). Checks the run
+directory, the ledger, that the student learned, and that a run stopped after round 0 and resumed selects
+and charges what an uninterrupted run does.
 """
 
 import json
@@ -24,29 +25,17 @@ def summary(run):
     return [r["allocation"] for r in records], ledger, [r["reward"]["reward"] for r in records]
 
 
-def simulated_bank_file(tmp_path) -> str:
-    """A transition bank (2 simulated static runs) for the tiny preset's capabilities: warm start end to end."""
-    from read_ray.core.bank import save_bank
-    from read_ray.core.simulator import default_world, simulated_bank
-
-    cfg = load_config("tiny")
-    path = tmp_path / "sim_bank.json"
-    save_bank(simulated_bank(cfg, default_world(cfg.capabilities.names), 2), path)
-    return str(path)
-
-
+@pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_two_round_run_and_resume(ray_cluster, tmp_path):
-    bank = simulated_bank_file(tmp_path)
-    cfg = replace(tiny_cfg(tmp_path, "full"), teacher={"keep_warm": False},   # the engine is rebuilt for round 1
-                  bandit={"bank_path": bank})
-    run = run_distillation(cfg)
+def test_two_round_run(tiny_run, tmp_path):
+    run, cfg = tiny_run.run, tiny_run.cfg
     records = run.records()
     # round 0 spends the allocation prior r_tau (math .6, reasoning .4); round 1 is the warm-started pick
     caps = cfg.capabilities.names
     assert records[0]["allocation"] == pytest.approx([{"math": 0.6, "reasoning": 0.4}.get(c, 0) for c in caps])
     assert records[0]["bandit_scores"]["mode"] == "prior" and records[1]["bandit_scores"]["mode"] == "ucb"
     assert len(records) >= 2 and run.complete_rounds() == list(range(len(records)))
+    # teacher.keep_warm false: the engine is rebuilt for round 1
     assert records[0]["seconds"]["teacher_restart"] == 0 < records[1]["seconds"]["teacher_restart"]
     for index in run.complete_rounds():
         manifest = json.loads((run.round_dir(index) / "MANIFEST.json").read_text())
@@ -63,20 +52,25 @@ def test_two_round_run_and_resume(ray_cluster, tmp_path):
     from read_ray.experiments.bank import build_bank
 
     own = build_bank(cfg, [run.root], tmp_path / "own_bank.json")
-    assert len(own.transitions) == len(records) and own.sources == ("full",)
+    assert len(own.transitions) == len(records) and own.sources == (cfg.run.name,)
     assert own.transitions[1].context.last_allocation == pytest.approx(records[0]["allocation"])
     assert own.transitions[1].context.profile == pytest.approx(records[1]["profile_before"])
 
-    # stopped after round 1, then resumed (engine kept warm): same selections, same ledger, nothing charged twice
-    cfg2 = replace(tiny_cfg(tmp_path, "resumed"), bandit={"bank_path": bank})
-    partial = run_distillation(cfg2, max_rounds=1)
-    assert partial.complete_rounds() == [0]
-    (partial.rounds_dir / "round_0001.partial").mkdir()          # debris of an interrupted round
-    resumed = run_distillation(cfg2)
-    assert summary(resumed)[:2] == summary(run)[:2]
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_run_stopped_after_round_0_resumes_exactly(tiny_run, tmp_path):
+    """The shared run as a run stopped after round 0 (round 1 removed), with the debris of an interrupted
+    round 1, resumed: same selections, same ledger, nothing charged twice."""
+    stopped = tiny_run.copy(tmp_path, "resumed", rounds=1)
+    assert stopped.complete_rounds() == [0]
+    (stopped.rounds_dir / "round_0001.partial").mkdir()          # debris of an interrupted round
+    resumed = run_distillation(tiny_run.config(tmp_path, "resumed"))
+    assert resumed.complete_rounds() == [0, 1] and not (resumed.rounds_dir / "round_0001.partial").exists()
+    assert summary(resumed)[:2] == summary(tiny_run.run)[:2]
 
 
-def test_resume_refuses_another_config(ray_cluster, tmp_path):
+def test_resume_refuses_another_config(tmp_path):
     cfg = tiny_cfg(tmp_path, "clash")
     from read_ray.runtime.rundir import RunDirectory
 
@@ -87,24 +81,20 @@ def test_resume_refuses_another_config(ray_cluster, tmp_path):
     RunDirectory.open(other, force=True)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_pipelined_run_resumes_with_its_saved_pick(ray_cluster, tmp_path):
+def test_pipelined_run_resumes_with_its_saved_pick(piped_run, tmp_path):
     """run.pipeline: round 1's allocation is chosen before round 0's reward is known and saved with round 0;
-    a run stopped after round 0 resumes with that pick, so it selects and charges what an uninterrupted
-    pipelined run does, and the ledger never exceeds the budget.
-
-    One request per Serve batch: the resumed run regenerates round 1's supervision on an idle machine while
-    the uninterrupted one generated it beside round 0's training, so time-based batching groups the
-    requests differently, and with a random tiny model a batched matmul's rounding can flip a greedy
-    near-tie and change a completion's length. Fixed batches make the teacher bitwise repeatable."""
-    piped = {"run": {"pipeline": True}, "teacher": {"max_batch_size": 1}}
-    full = run_distillation(replace(tiny_cfg(tmp_path, "piped"), **piped))
+    a run stopped after round 0 (max_rounds=1) resumes with that pick, so it selects and charges what the
+    uninterrupted pipelined run (the shared `piped_run`, batches of one: see its fixture) does, and the
+    ledger never exceeds the budget."""
+    full = piped_run.run
     records = full.records()
     assert len(records) == 2 and (full.round_dir(0) / "next_choice.json").is_file()
     assert records[-1]["ledger"]["generation_tokens"] + records[-1]["ledger"]["training_tokens"] <= 6000
     assert all(r["seconds"]["generate_wait"] <= r["seconds"]["generate"] + 1e-6 for r in records)
 
-    cfg = replace(tiny_cfg(tmp_path, "piped_resumed"), **piped)
+    cfg = piped_run.config(tmp_path, "piped_resumed")
     assert run_distillation(cfg, max_rounds=1).complete_rounds() == [0]
     resumed = run_distillation(cfg)
     assert summary(resumed)[:2] == summary(full)[:2]

@@ -1,4 +1,5 @@
-"""Tracking: a real 2-round `tiny` run with JSONL + TensorBoard, and the config check for missing packages."""
+"""Tracking: the shared 2-round `tiny` run (conftest.py) with JSONL + TensorBoard, and the config check for
+missing packages."""
 
 import importlib.util
 import json
@@ -6,10 +7,10 @@ import struct
 
 import pytest
 
-from read_ray.config import load_config, replace, validate
-from read_ray.runtime.controller import run_distillation
+from read_ray.config import load_config, validate
 from read_ray.runtime.preflight import check_config
 from read_ray.runtime.rundir import RunDirectory
+from read_ray.runtime.tracking import open_tracker
 
 NAMESPACES = ("budget/", "bandit/", "probe/", "train/", "teacher/", "seconds/")
 
@@ -31,11 +32,11 @@ def tensorboard_scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
     return scalars
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_jsonl_and_tensorboard_hold_the_same_namespaced_metrics(ray_cluster, tmp_path):
-    cfg = replace(load_config("tiny"), run={"name": "tracked", "runs_dir": str(tmp_path)},
-                  logging={"backends": ("jsonl", "tensorboard")})
-    run = run_distillation(validate(cfg))
+def test_jsonl_and_tensorboard_hold_the_same_namespaced_metrics(tiny_run, tmp_path):
+    run, cfg = tiny_run.run, tiny_run.cfg
+    assert set(cfg.logging.backends) == {"jsonl", "tensorboard"}
     lines = [json.loads(line) for line in (run.root / "metrics.jsonl").read_text().splitlines()]
     records = run.records()
     rounds = [line for line in lines if "train/step" not in line]
@@ -70,6 +71,80 @@ def test_jsonl_and_tensorboard_hold_the_same_namespaced_metrics(ray_cluster, tmp
         assert [v for _, v in scalars[key]] == pytest.approx([line[key] for line in rounds], rel=1e-6)
 
     # resume rebuilds metrics.jsonl from the round records: the same lines, step numbering included
+    before = (run.root / "metrics.jsonl").read_text()
+    copy = tiny_run.copy(tmp_path, "torn")                                    # the shared run stays as it is
+    (copy.root / "metrics.jsonl").write_text(before.splitlines()[0] + "\n")    # a torn log after a crash
+    RunDirectory.open(tiny_run.config(tmp_path, "torn"))
+    assert (copy.root / "metrics.jsonl").read_text() == before
+
+
+def fabricated_record(index: int, caps, step_losses: list[float]) -> dict:
+    """A real round record (core.rounds.settle_round) with the Train workers' step losses, as the controller
+    writes it."""
+    import numpy as np
+
+    from read_ray.core.budget import Ledger
+    from read_ray.core.rounds import (
+        GenerationSummary,
+        ProbeSummary,
+        RoundPlan,
+        TrainingSummary,
+        initial_state,
+        settle_round,
+    )
+
+    plan = RoundPlan(round_index=index, allocation=(0.5, 0.5) + (0.0,) * (len(caps) - 2), prompts=(),
+                     prompts_per_capability={caps[0]: 1, caps[1]: 1}, max_new_tokens={c: 8 for c in caps},
+                     generation_cap_tokens=100, training_cap_tokens=100, progress_frac=0.0,
+                     recent_source_ids={}, blocked_count=index, capped_count=0)
+    _, record = settle_round(
+        initial_state(Ledger(6000), np.zeros(len(caps))), plan,
+        GenerationSummary({caps[0]: 1, caps[1]: 1}, {caps[0]: 4, caps[1]: 5}, {caps[0]: 6, caps[1]: 7}, 2.0),
+        TrainingSummary({caps[0]: 20, caps[1]: 30}, sum(step_losses) / len(step_losses), None, 3.0),
+        ProbeSummary(tuple(float(i + index) for i in range(len(caps))), (0.5,) * len(caps), 40, 1.0),
+        requirement=np.full(len(caps), 1 / len(caps)), beta=0.5, spill_top_k=2, lambda_per_1k_tokens=0.1)
+    return {**record.to_dict(), "train_step_losses": step_losses}
+
+
+def test_tracking_from_fabricated_records(tmp_path):
+    """Without Ray: rounds committed as the controller commits them write namespaced metrics.jsonl lines
+    (train steps numbered across rounds), TensorBoard mirrors them, and reopening rebuilds a torn log."""
+    cfg = validate(load_config("tiny", [f"run.runs_dir={tmp_path}", "run.name=fab",
+                                        "logging.backends=[jsonl, tensorboard]"]))
+    caps = cfg.capabilities.names
+    run = RunDirectory.open(cfg)
+    tracker = open_tracker(cfg, run.root)
+    losses = [[2.0, 1.5, 1.25], [1.0, 0.5]]
+    for index, step_losses in enumerate(losses):
+        partial = run.begin_round(index)
+        record = fabricated_record(index, caps, step_losses)
+        run.commit_round(index, partial, {"record.json": record}, record)
+        assert tracker.sync() == len(step_losses) + 1
+    tracker.close()
+
+    lines = [json.loads(line) for line in (run.root / "metrics.jsonl").read_text().splitlines()]
+    steps = [line for line in lines if "train/step" in line]
+    rounds = [line for line in lines if "train/step" not in line]
+    assert [s["train/step"] for s in steps] == [0, 1, 2, 3, 4]
+    assert [s["train/step_loss"] for s in steps] == [2.0, 1.5, 1.25, 1.0, 0.5]
+    assert [s["round"] for s in steps] == [0, 0, 0, 1, 1] and [r["round"] for r in rounds] == [0, 1]
+    for line, record in zip(rounds, run.records(), strict=True):
+        assert all(k == "round" or k.startswith(NAMESPACES) for k in line)
+        assert line["train/steps"] == len(record["train_step_losses"])
+        assert line["train/loss"] == pytest.approx(record["train_loss"])
+        assert line["budget/spent_tokens"] == record["ledger"]["generation_tokens"] + record["ledger"]["training_tokens"]
+        assert line["teacher/tokens"] == sum(record["generation_tokens"].values()) == 22
+        assert line["teacher/tokens_per_s"] == pytest.approx(22 / 2.0)
+        assert line["teacher/prompts_blocked_by_leakage"] == record["round_index"]
+        assert sum(line[f"bandit/allocation/{c}"] for c in caps) == pytest.approx(1.0)
+        assert [line[f"probe/{c}"] for c in caps] == pytest.approx(record["profile_after"])
+
+    scalars = tensorboard_scalars(run.root / "tensorboard")
+    assert scalars["train/step_loss"] == [(s["train/step"], pytest.approx(s["train/step_loss"])) for s in steps]
+    for key in ("bandit/reward", "budget/spent_tokens", "probe/math", "teacher/tokens", "train/loss"):
+        assert [step for step, _ in scalars[key]] == [0, 1]
+        assert [v for _, v in scalars[key]] == pytest.approx([line[key] for line in rounds], rel=1e-6)
+
     before = (run.root / "metrics.jsonl").read_text()
     (run.root / "metrics.jsonl").write_text(before.splitlines()[0] + "\n")     # a torn log after a crash
     RunDirectory.open(cfg)
