@@ -27,6 +27,7 @@ which could flip an exact near-tie; the tests check batch invariance on the real
 from __future__ import annotations
 
 import inspect
+import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,9 +40,9 @@ from read_ray.model.loading import apply_chat_template, prompt_token_ids
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = ["Completion", "generate_batch", "render_prompts", "eos_token_ids"]
+__all__ = ["Completion", "generate_batch", "render_prompts", "eos_token_ids", "next_tokens"]
 
-_NUCLEUS_K = 256  # candidates for the top-p fast path (see _next_tokens)
+_NUCLEUS_K = 256  # candidates for the top-p fast path (see next_tokens)
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def _limits(max_new_tokens: int | Sequence[int], n: int) -> list[int]:
     return limits
 
 
-def _next_tokens(
+def next_tokens(
     logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
 ) -> torch.Tensor:
     """One token per row from float32 logits [rows, vocab]."""
@@ -191,8 +192,8 @@ def generate_batch(
     prompts = list(prompts)
     n = len(prompts)
     limits = _limits(max_new_tokens, n)
-    if not (temperature >= 0.0) or temperature != temperature:
-        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+    if not (math.isfinite(temperature) and temperature >= 0.0):
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
     if not 0.0 < top_p <= 1.0:
         raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
     if isinstance(topk, bool) or not isinstance(topk, int) or topk < 0:
@@ -255,7 +256,7 @@ def _decode(model, tokenizer, ids, limits, active, generated, stopped, top, temp
     step = 0
     while True:
         logits = out.logits[:, -1, :].float()
-        token = _next_tokens(logits, temperature, top_p, generator)
+        token = next_tokens(logits, temperature, top_p, generator)
         if topk > 0:
             k = min(topk, logits.shape[-1])
             values, indices = torch.topk(torch.log_softmax(logits, dim=-1), k, dim=-1)

@@ -72,7 +72,7 @@ def test_zero3_bf16_student_update_on_every_gpu(gpu_ray, teacher_dir, tmp_path, 
         storage_dir=str(tmp_path / "train"), name="round_0000", seed=3)
     expected = fill_training_cap([s.num_tokens for s in samples], cap, 3)
     assert sum(update.tokens_by_capability.values()) == sum(samples[i].num_tokens for i in expected) <= cap
-    assert update.loss == update.loss and update.steps >= 1
+    assert math.isfinite(update.loss) and update.steps >= 1
     before, after = load_causal_lm(student_dir), load_causal_lm(update.checkpoint_dir)
     assert any(not torch.equal(p, q) for p, q in zip(before.parameters(), after.parameters(), strict=True))
 

@@ -8,6 +8,7 @@ real bundled teacher for a few short greedy answers (eos handling on a model tha
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -117,6 +118,9 @@ def test_per_prompt_max_new_tokens(tiny):
         generate_batch(model, tok, PROMPTS, max_new_tokens=[1, 2])
     with pytest.raises(ValueError):
         generate_batch(model, tok, PROMPTS[:1], max_new_tokens=-1)
+    for bad in (-0.5, math.nan, math.inf):
+        with pytest.raises(ValueError, match="temperature must be a finite number >= 0"):
+            generate_batch(model, tok, PROMPTS[:1], max_new_tokens=1, temperature=bad)
     assert generate_batch(model, tok, [], max_new_tokens=4) == []
 
 
@@ -176,12 +180,12 @@ def test_nucleus_sampling_keeps_only_the_top_p_mass():
     peaked[1, [7, 2]] = torch.log(torch.tensor([0.6, 0.3]))
     seen = [set(), set()]
     for _ in range(200):
-        for row, token in enumerate(generation._next_tokens(peaked, 1.0, 0.8, gen).tolist()):
+        for row, token in enumerate(generation.next_tokens(peaked, 1.0, 0.8, gen).tolist()):
             seen[row].add(token)
     assert seen == [{5, 9}, {7, 2}]
     # A flat row needs the full sort: half the vocabulary is kept.
     flat = torch.zeros((1, 1000))
-    drawn = {int(generation._next_tokens(flat, 1.0, 0.5, gen)) for _ in range(300)}
+    drawn = {int(generation.next_tokens(flat, 1.0, 0.5, gen)) for _ in range(300)}
     assert 100 < len(drawn) <= 500
 
 

@@ -1,5 +1,8 @@
 """Student update on real Ray Train + DeepSpeed (2 CPU workers, gloo): exact tokens, learning, checkpoint."""
 
+import math
+
+import psutil
 import pytest
 import torch
 
@@ -57,9 +60,12 @@ def test_fit_student_two_workers_zero1(ray_cluster, tiny_dir, tmp_path):
     )
     expected = fill_training_cap([s.num_tokens for s in samples], cap, 7)
     assert sum(update.tokens_by_capability.values()) == sum(samples[i].num_tokens for i in expected) <= cap
-    assert 1 <= update.steps < train.grad_accum_steps and update.loss == update.loss
-    assert 0 < update.loop_seconds < update.seconds and update.peak_rss_bytes > 50 * 2**20
+    assert 1 <= update.steps < train.grad_accum_steps and math.isfinite(update.loss)
+    assert 0 < update.loop_seconds < update.seconds
     before, after = load_causal_lm(tiny_dir), load_causal_lm(update.checkpoint_dir, dtype="auto")
+    # the workers' own peak, in bytes: at least the float32 weights each of them loaded
+    weights_bytes = sum(p.numel() * p.element_size() for p in before.parameters())
+    assert weights_bytes <= update.peak_rss_bytes <= psutil.virtual_memory().total
     assert after.dtype == torch.bfloat16
     changed = any(not torch.equal(p.to(torch.bfloat16), q)
                   for p, q in zip(before.parameters(), after.parameters(), strict=True))
