@@ -9,6 +9,7 @@ composite card's anchors (the initial student's and the teacher's raw values) ar
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def task_scores(cfg: ReadConfig, card, checkpoint_dir: str, split: str) -> dict:
         tokenizer = load_tokenizer(checkpoint)
         scores = evaluate_subtasks(model, tokenizer, card, split, limit=cfg.task.eval_limit or None,
                                    with_metric=cfg.task.utility == "metric")
-        return {k: {**asdict(s), "value": None if s.value != s.value else s.value} for k, s in scores.items()}
+        return {k: {**asdict(s), "value": s.value if math.isfinite(s.value) else None} for k, s in scores.items()}
 
     return ray.get(_evaluate.remote(checkpoint_dir), timeout=7200)
 
