@@ -26,7 +26,7 @@ def summary(run):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)   # the first test to use a shared run also pays for making it
 def test_two_round_run(tiny_run, tmp_path):
     run, cfg = tiny_run.run, tiny_run.cfg
     records = run.records()
@@ -58,7 +58,7 @@ def test_two_round_run(tiny_run, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)   # the first test to use a shared run also pays for making it
 def test_run_stopped_after_round_0_resumes_exactly(tiny_run, tmp_path):
     """The shared run as a run stopped after round 0 (round 1 removed), with the debris of an interrupted
     round 1, resumed: same selections, same ledger, nothing charged twice."""
@@ -82,7 +82,7 @@ def test_resume_refuses_another_config(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)   # the first test to use a shared run also pays for making it
 def test_pipelined_run_resumes_with_its_saved_pick(piped_run, tmp_path):
     """run.pipeline: round 1's allocation is chosen before round 0's reward is known and saved with round 0;
     a run stopped after round 0 (max_rounds=1) resumes with that pick, so it selects and charges what the

@@ -33,7 +33,7 @@ def tensorboard_scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)   # the first test to use a shared run also pays for making it
 def test_jsonl_and_tensorboard_hold_the_same_namespaced_metrics(tiny_run, tmp_path):
     run, cfg = tiny_run.run, tiny_run.cfg
     assert set(cfg.logging.backends) == {"jsonl", "tensorboard"}
