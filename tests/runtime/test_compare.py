@@ -14,6 +14,7 @@ from read_ray.config import load_config
 from read_ray.core.comparison import STAGES
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)   # ~3 min on 2 quiet cores; a shared box is much slower
 def test_compare_tiny_uniform_and_grid(ray_cluster, tmp_path):
     # r_tau uniform: the grid's candidates are r_tau (= the uniform mix) and the top-1 one-hot, two pilots

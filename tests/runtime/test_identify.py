@@ -19,6 +19,7 @@ def quiet(_message):
     pass
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_identify_then_prepare_with_the_learned_identifier(ray_cluster, tmp_path):
     cfg = replace(load_config("tiny"), run={"runs_dir": str(tmp_path / "runs")},
