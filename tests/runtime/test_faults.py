@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -241,6 +242,17 @@ def kill_driver_in_round1(proc: subprocess.Popen, run_root: Path, ray_tmp: str) 
     return len(left)
 
 
+def assert_plain_quiet_console(text: str) -> None:
+    """What `read-ray run` printed without a terminal after "resuming after round 1": one line per stage
+    end of round 1 (no live bars), and none of Ray's INFO lines or shutdown warnings (they go to the
+    run's ray.log and Ray's session logs)."""
+    resumed = text.split("resuming after round 1", 1)[1]
+    for stage in ("generate", "train", "probe"):
+        assert len(re.findall(rf"^round 1 {stage}: \d+/\d+ ", resumed, re.MULTILINE)) == 1, resumed[-3000:]
+    assert "\r" not in resumed and "%|" not in resumed
+    assert not re.search(r"\(raylet\)|graceful_shutdown|listen_for_change| INFO ", resumed), resumed[-3000:]
+
+
 def driver_kill_and_resume(tmp_path, name: str, *, pipeline: bool):
     from read_ray.runtime.rundir import RunDirectory
 
@@ -258,6 +270,7 @@ def driver_kill_and_resume(tmp_path, name: str, *, pipeline: bool):
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert "resuming after round 1" in log.read_text()
+    assert_plain_quiet_console(log.read_text())
     return RunDirectory((tmp_path / name).resolve())
 
 
