@@ -20,6 +20,12 @@ Every micro-step trained on is applied: a trailing partial gradient-accumulation
 train.grad_accum_steps micro-steps left at the end of the schedule) is stepped as a shorter accumulation
 with the same per-micro-step weight, so no token is charged that did not reach the weights.
 
+The torch rendezvous listens on the address Ray advertises for rank 0's node, never on every interface:
+`NodeBoundTorchConfig` replaces Ray Train's process-group setup, whose rank-0 TCPStore torch binds to `::`
+(torch has no setting for the store's bind address; it does take an already-bound listening socket). On
+the local embedded Ray the node address is 127.0.0.1, and gloo/NCCL are pinned to the loopback interface
+too; on a cluster it is the node's IP, which the other nodes must reach (`read_ray.runtime.rendezvous`).
+
 The worker group starts each round. Its start-up costs 17-25 s per fit on the `default` preset (at most
 11% of a round there, less on a cluster, where a round trains on far more tokens; benchmarks/RESULTS.md).
 Keeping one group for the whole run would need a torch process group held across `TorchTrainer.fit`
@@ -219,6 +225,8 @@ def fit_student(
     from ray.train import FailureConfig, RunConfig, ScalingConfig, TrainingFailedError
     from ray.train.torch import TorchTrainer
 
+    from read_ray.runtime.rendezvous import NodeBoundTorchConfig
+
     start = time.perf_counter()
     storage = Path(storage_dir).resolve()
     storage.mkdir(parents=True, exist_ok=True)
@@ -235,6 +243,7 @@ def fit_student(
             "training_cap_tokens": training_cap_tokens, "train": asdict(train),
             "threads_per_worker": threads_per_worker, "progress": progress,
         },
+        torch_config=NodeBoundTorchConfig(),           # rank 0's rendezvous on the node's address, not on ::
         scaling_config=ScalingConfig(num_workers=resources.train_workers, use_gpu=use_gpu,
                                      resources_per_worker=per_worker),
         run_config=RunConfig(name=name, storage_path=str(storage),
