@@ -13,9 +13,11 @@ binds one on rank 0 to the address Ray advertises for its node and hands it to t
 - on a cluster, the node address is the node's IP, which the other nodes' ranks must reach; gloo and NCCL
   choose their interfaces as they otherwise would (or as `*_SOCKET_IFNAME` says).
 
-Everything else is what Ray Train's own torch backend does: gloo on CPU, nccl with GPUs (the trainer fills
-`backend`), the torch environment variables of each rank, the process group destroyed at shutdown.
-This module imports ray; import it only after `cluster.connect` set up the environment.
+Everything else is what Ray Train's own torch backend does (Ray Train v2, the default): gloo on CPU, nccl
+with GPUs (the trainer fills `backend`), the torch environment variables of each rank, the process group
+destroyed at shutdown (a worker group restarted after a failure gets a new store). `init_method` is not
+used: the store is always the one bound here. This module imports ray; import it only after
+`cluster.connect` set up the environment.
 """
 
 from __future__ import annotations
