@@ -1,11 +1,13 @@
 """Faults injected for real into a `tiny` run (2 rounds) on local Ray, each process killed by its PID.
 
-A watcher thread waits until round 0 is committed, then until the process to kill is doing its part of
-round 1, and SIGKILLs it; PIDs come from the GCS actor table (`ray._private.state.actors`, which needs
-no dashboard: the test cluster runs without one). Every faulted run is compared with one uninterrupted
-run of the same config and seed (`reference`): what the run charges and records must not change.
-The driver is killed in a subprocess with its own local Ray (own RAY_TMPDIR) and resumed by
-`read-ray run` on the same run directory. docs/RELIABILITY.md lists these tests as its fault rows.
+Each faulted run is a copy of a shared uninterrupted run (conftest.py: `tiny_run`, or `piped_run` with
+run.pipeline) cut back to round 0, as a run stopped after round 0 leaves it, so it pays for round 1 only,
+where the fault lands. A watcher thread waits until the process to kill is doing its part of round 1 and
+SIGKILLs it; PIDs come from the GCS actor table (`ray._private.state.actors`, which needs no dashboard:
+the test cluster runs without one). Every faulted run is compared with the shared run it was copied from
+(same config and seed): what the run charges and records must not change. The driver is killed in a
+subprocess with its own local Ray (own RAY_TMPDIR) and resumed by `read-ray run` on the same run
+directory. docs/RELIABILITY.md lists these tests as its fault rows.
 """
 
 from __future__ import annotations
@@ -26,15 +28,10 @@ import psutil
 import pytest
 import torch
 
-from read_ray.config import load_config, replace
+from read_ray.config import to_yaml
 from read_ray.runtime.controller import run_distillation
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def tiny_cfg(runs_dir, name, *, pipeline: bool = False, **sections):
-    return replace(load_config("tiny"), run={"name": name, "runs_dir": str(runs_dir), "pipeline": pipeline},
-                   **sections)
 
 
 def actor_table() -> list[dict]:
@@ -53,7 +50,8 @@ def actor_ids(class_prefix: str) -> set[str]:
 
 class KillInRound1(threading.Thread):
     """Once `run_root` holds a committed round 0, polls `find_target()` until it names a process
-    (pid, description), and SIGKILLs that PID: the fault lands in round 1."""
+    (pid, description), and SIGKILLs that PID: the fault lands in round 1 (the only round a copy cut back
+    to round 0 runs)."""
 
     def __init__(self, run_root: Path, find_target, timeout_s: float = 800):
         super().__init__(daemon=True)
@@ -75,10 +73,12 @@ class KillInRound1(threading.Thread):
             self.error = exc
 
 
-def run_with_kill(cfg, find_target):
-    killer = KillInRound1(Path(cfg.run.runs_dir) / cfg.run.name, find_target)
+def run_with_kill(shared, runs_dir: Path, name: str, find_target, **sections):
+    """Round 1 of a copy of `shared` cut back to round 0 (with `sections` replaced), with a process killed."""
+    shared.copy(runs_dir, name, rounds=1)
+    killer = KillInRound1(runs_dir / name, find_target)
     killer.start()
-    run = run_distillation(cfg)
+    run = run_distillation(shared.config(runs_dir, name, **sections), force=bool(sections))
     killer.join(timeout=5)
     assert killer.error is None, killer.error
     assert killer.killed, "the watcher found nothing to kill during round 1"
@@ -121,14 +121,9 @@ def assert_same_run(run, reference, *, outcomes: bool = True) -> None:
         assert same_state(*load), f"bandit state after round {index} differs"
 
 
-@pytest.fixture(scope="module")
-def reference(ray_cluster, tmp_path_factory):
-    """The uninterrupted run every faulted run is compared with."""
-    return run_distillation(tiny_cfg(tmp_path_factory.mktemp("reference"), "reference"))
-
-
-@pytest.mark.timeout(900)
-def test_teacher_replica_killed_mid_generation(ray_cluster, reference, tmp_path):
+@pytest.mark.slow
+@pytest.mark.timeout(1800)   # the first test to use a shared run also pays for making it
+def test_teacher_replica_killed_mid_generation(tiny_run, tmp_path):
     """The replica dies with round 1's requests in it: Serve starts a new replica, the lost requests are
     re-sent with their seeds, and each kept completion is counted once. (Batches of up to 8 wait 0.5 s to
     fill, so the round's requests sit in the replica long enough to be killed there.)"""
@@ -144,11 +139,12 @@ def test_teacher_replica_killed_mid_generation(ray_cluster, reference, tmp_path)
                 return actor["Pid"], actor["ActorID"]
         return None
 
-    cfg = tiny_cfg(tmp_path, "teacher_killed", teacher={"batch_wait_timeout_s": 0.5, "max_batch_size": 8})
-    run, (pid, actor_id) = run_with_kill(cfg, busy_replica)
+    run, (pid, actor_id) = run_with_kill(tiny_run, tmp_path, "teacher_killed", busy_replica,
+                                         teacher={"batch_wait_timeout_s": 0.5, "max_batch_size": 8})
     assert {a["ActorID"]: a for a in actor_table()}[actor_id]["State"] == "DEAD"
     assert len(actor_ids(prefix) - before) >= 2, "Serve did not start a replacement replica"
 
+    reference = tiny_run.run
     batch, want = rows(run, 1), rows(reference, 1)
     assert [r["prompt"] for r in batch] == [r["prompt"] for r in want]     # each kept prompt exactly once
     record = run.records()[1]
@@ -158,8 +154,9 @@ def test_teacher_replica_killed_mid_generation(ray_cluster, reference, tmp_path)
     assert_same_run(run, reference, outcomes=False)
 
 
-@pytest.mark.timeout(900)
-def test_train_worker_killed_mid_round(ray_cluster, reference, tmp_path):
+@pytest.mark.slow
+@pytest.mark.timeout(1800)   # the first test to use a shared run also pays for making it
+def test_train_worker_killed_mid_round(tiny_run, tmp_path):
     """A Train worker dies during round 1's fit: Ray Train (FailureConfig(max_failures=train.max_failures))
     starts a new worker group that trains from the round's start checkpoint; only the attempt that finishes
     reports tokens, so the round charges exactly what an uninterrupted fit does."""
@@ -174,14 +171,15 @@ def test_train_worker_killed_mid_round(ray_cluster, reference, tmp_path):
         ready = [w for w in workers if time.monotonic() - first_seen[w["ActorID"]] > 1.0]
         return (ready[0]["Pid"], ready[0]["ActorID"]) if len(workers) == 2 and ready else None
 
-    run, (pid, actor_id) = run_with_kill(tiny_cfg(tmp_path, "train_killed"), running_worker)
+    run, (pid, actor_id) = run_with_kill(tiny_run, tmp_path, "train_killed", running_worker)
     started = actor_ids(prefix) - before
-    assert len(started) == 3 * 2, f"expected 2 fits + 1 restarted worker group of 2 workers, saw {len(started)}"
-    assert_same_run(run, reference)
+    assert len(started) == 2 * 2, f"expected round 1's fit + 1 restarted worker group of 2 workers, saw {len(started)}"
+    assert_same_run(run, tiny_run.run)
 
 
-@pytest.mark.timeout(900)
-def test_probe_actor_killed_while_scoring(ray_cluster, reference, tmp_path):
+@pytest.mark.slow
+@pytest.mark.timeout(1800)   # the first test to use a shared run also pays for making it
+def test_probe_actor_killed_while_scoring(tiny_run, tmp_path):
     """A probe actor dies while scoring round 1's student: Ray restarts it (max_restarts) and re-runs its
     scoring task (max_task_retries); the report covers every capability with the reference's scores."""
     prefix = "ProbeEvaluator"
@@ -196,19 +194,19 @@ def test_probe_actor_killed_while_scoring(ray_cluster, reference, tmp_path):
                 return actor["Pid"], actor["ActorID"]
         return None
 
-    run, (pid, actor_id) = run_with_kill(tiny_cfg(tmp_path, "probe_killed"), scoring_actor)
+    run, (pid, actor_id) = run_with_kill(tiny_run, tmp_path, "probe_killed", scoring_actor)
     restarted = {a["ActorID"]: a for a in actor_table()}[actor_id]
     assert restarted["NumRestarts"] >= 1
     report = json.loads((run.round_dir(1) / "report.json").read_text())
-    assert report == json.loads((reference.round_dir(1) / "report.json").read_text())
-    assert_same_run(run, reference)
+    assert report == json.loads((tiny_run.run.round_dir(1) / "report.json").read_text())
+    assert_same_run(run, tiny_run.run)
 
 
-def read_ray_run(runs_dir: Path, name: str, ray_tmp: str, log: Path, *, pipeline: bool) -> subprocess.Popen:
+def read_ray_run(config: Path, runs_dir: Path, name: str, ray_tmp: str, log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_TMPDIR": ray_tmp,
                                                                           "PYTHONUNBUFFERED": "1"}
-    args = [sys.executable, "-m", "read_ray.cli", "run", "--config", "tiny", f"run.runs_dir={runs_dir}",
-            f"run.name={name}", f"run.pipeline={str(pipeline).lower()}"]
+    args = [sys.executable, "-m", "read_ray.cli", "run", "--config", str(config), f"run.runs_dir={runs_dir}",
+            f"run.name={name}"]
     return subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
 
 
@@ -253,41 +251,48 @@ def assert_plain_quiet_console(text: str) -> None:
     assert not re.search(r"\(raylet\)|graceful_shutdown|listen_for_change| INFO ", resumed), resumed[-3000:]
 
 
-def driver_kill_and_resume(tmp_path, name: str, *, pipeline: bool):
+def driver_kill_and_resume(shared, tmp_path, name: str):
+    """`read-ray run` (the shared run's config) on a copy of `shared` cut back to round 0, SIGKILLed while
+    round 1 trains, then `read-ray run` again on the same directory."""
     from read_ray.runtime.rundir import RunDirectory
 
+    shared.copy(tmp_path, name, rounds=1)
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(to_yaml(shared.cfg))
     ray_tmp = tempfile.mkdtemp(prefix="rr")        # short: Ray's socket paths must fit in 107 bytes
+    killed_log, resumed_log = tmp_path / f"{name}.killed.log", tmp_path / f"{name}.resumed.log"
     try:
-        log = tmp_path / f"{name}.log"
-        proc = read_ray_run(tmp_path, name, ray_tmp, log, pipeline=pipeline)
+        proc = read_ray_run(config, tmp_path, name, ray_tmp, killed_log)
         try:
             kill_driver_in_round1(proc, tmp_path / name, ray_tmp)
         finally:
             if proc.poll() is None:
                 proc.kill()
-        resumed = read_ray_run(tmp_path, name, ray_tmp, log, pipeline=pipeline)
-        assert resumed.wait(timeout=800) == 0, log.read_text()[-4000:]
+        resumed = read_ray_run(config, tmp_path, name, ray_tmp, resumed_log)
+        assert resumed.wait(timeout=800) == 0, resumed_log.read_text()[-4000:]
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
-    assert "resuming after round 1" in log.read_text()
-    assert_plain_quiet_console(log.read_text())
+    assert "resuming after round 1" in resumed_log.read_text()
+    assert_plain_quiet_console(resumed_log.read_text())
     return RunDirectory((tmp_path / name).resolve())
 
 
-@pytest.mark.timeout(1200)
-def test_driver_sigkilled_mid_round_resumes_exactly(reference, tmp_path):
+@pytest.mark.slow
+@pytest.mark.timeout(1800)   # the first test to use a shared run also pays for making it
+def test_driver_sigkilled_mid_round_resumes_exactly(tiny_run, tmp_path):
     """`read-ray run` killed with SIGKILL while round 1 trains; `read-ray run` again on the same
     directory redoes round 1 from round 0's state: same ledger, round records and bandit state."""
-    run = driver_kill_and_resume(tmp_path, "driver_killed", pipeline=False)
-    assert_same_run(run, reference)
+    run = driver_kill_and_resume(tiny_run, tmp_path, "driver_killed")
+    assert_same_run(run, tiny_run.run)
 
 
-@pytest.mark.timeout(1500)
-def test_pipelined_driver_sigkilled_mid_round_resumes_exactly(ray_cluster, tmp_path):
-    """The same with run.pipeline: round 1 was picked and saved with round 0 (next_choice.json) before the
-    kill, and the resumed run uses that pick."""
-    reference = run_distillation(tiny_cfg(tmp_path / "reference", "piped", pipeline=True))
-    run = driver_kill_and_resume(tmp_path, "piped", pipeline=True)
+@pytest.mark.slow
+@pytest.mark.timeout(1800)   # the first test to use a shared run also pays for making it
+def test_pipelined_driver_sigkilled_mid_round_resumes_exactly(piped_run, tmp_path):
+    """The same with run.pipeline: round 1 was picked and saved with round 0 (next_choice.json, made by
+    the shared pipelined run), and the run killed in round 1 and resumed uses that pick: round 1's
+    allocation, charges and outcomes are the uninterrupted run's."""
+    run = driver_kill_and_resume(piped_run, tmp_path, "piped")
     assert (run.round_dir(0) / "next_choice.json").read_text() == \
-        (reference.round_dir(0) / "next_choice.json").read_text()
-    assert_same_run(run, reference)
+        (piped_run.run.round_dir(0) / "next_choice.json").read_text()
+    assert_same_run(run, piped_run.run)
