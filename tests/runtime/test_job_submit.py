@@ -1,7 +1,9 @@
-"""`ray start --head` + `ray job submit -- python jobs/distill.py --config tiny`, as clusters/local.md shows.
+"""`ray start --head` + `ray job submit -- python jobs/distill.py --config ...`, as clusters/local.md shows.
 
-The head runs in the foreground (`--block`) as this test's child, with its own temp dir (so no other
-`ray.init` on the machine attaches to it) and its own ports; it is ended by its PID, never `ray stop`.
+The job resumes a copy of the session's shared `tiny` run (conftest.py) cut back to round 0, so it runs
+round 1 only: the whole path (head, job agent, working-dir upload, entrypoint, controller) at the cost of
+one round. The head runs in the foreground (`--block`) as this test's child, with its own temp dir (so no
+other `ray.init` on the machine attaches to it) and its own ports; it is ended by its PID, never `ray stop`.
 """
 
 import json
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from read_ray.config import to_yaml
 from read_ray.runtime.cluster import LOCAL_ENV, free_ports
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,8 +61,9 @@ def end_head(head: subprocess.Popen, temp_dir: str) -> None:
                 pass
 
 
-@pytest.mark.timeout(1800)
-def test_ray_job_submit_runs_tiny(tmp_path):
+@pytest.mark.slow
+@pytest.mark.timeout(1800)   # the first test to use a shared run also pays for making it
+def test_ray_job_submit_runs_tiny(tiny_run, tmp_path):
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, **LOCAL_ENV, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("RAY_ADDRESS", None)
@@ -80,11 +84,14 @@ def test_ray_job_submit_runs_tiny(tmp_path):
     try:
         wait_for_job_agent(url, head)
         runs_dir = tmp_path / "runs"
+        tiny_run.copy(runs_dir, "job", rounds=1)            # the job resumes it and runs round 1
+        config = tmp_path / "job.yaml"
+        config.write_text(to_yaml(tiny_run.cfg))
         runtime_env = {"excludes": [".venv", "runs", ".git", "**/__pycache__"],
                        "env_vars": {"READ_RAY_RUNS_DIR": str(runs_dir)}}
         command = [str(bin_dir / "ray"), "job", "submit", "--address", url, "--working-dir", str(REPO),
                    "--runtime-env-json", json.dumps(runtime_env), "--",
-                   sys.executable, "jobs/distill.py", "--config", "tiny", "run.name=job"]
+                   sys.executable, "jobs/distill.py", "--config", str(config), "run.name=job"]
         for _ in range(10):      # until the node's job agent has registered (it starts after the dashboard)
             submit = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1500)
             if "No available agent" not in submit.stdout + submit.stderr:
@@ -92,6 +99,7 @@ def test_ray_job_submit_runs_tiny(tmp_path):
             time.sleep(5)
         assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
         assert "succeeded" in submit.stdout.lower(), submit.stdout[-3000:]
+        assert "resuming after round 1" in submit.stdout, submit.stdout[-3000:]
         run_dir = runs_dir / "job"
         assert (run_dir / "report.md").is_file()
         records = sorted((run_dir / "rounds").glob("round_*/MANIFEST.json"))
