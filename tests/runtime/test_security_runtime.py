@@ -162,6 +162,7 @@ def test_serve_http_can_be_off(ray_cluster, tiny_dir):
         stop_teacher()
 
 
+@pytest.mark.slow          # a whole tiny run (one round) of its own, with the secrets in its environment
 @pytest.mark.timeout(900)
 def test_secrets_never_reach_the_run_directory_or_logs(ray_cluster, tmp_path, monkeypatch, capfd):
     from read_ray.runtime.controller import run_distillation
