@@ -24,7 +24,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-RAY_LOGGERS = ("ray", "ray.serve")      # both stop propagation, so each gets the file handler
 POLL_S = 0.5
 
 
@@ -162,6 +161,14 @@ class Progress:
             self._board = None
 
 
+def ray_loggers() -> list[logging.Logger]:
+    """"ray" and every logger below it that keeps its records to itself: Serve, Train and Data install their
+    own handlers and stop propagation once imported or first used, so each needs the file handler too."""
+    below = sorted(name for name, logger in logging.root.manager.loggerDict.items()
+                   if name.startswith("ray.") and isinstance(logger, logging.Logger) and not logger.propagate)
+    return [logging.getLogger(name) for name in ("ray", *below)]   # a propagating one reaches "ray"'s handler
+
+
 @contextlib.contextmanager
 def ray_logs_to(path: Path) -> Iterator[None]:
     """Ray's and Serve's log records of this process (INFO and up) also go to `path`; each console handler
@@ -172,8 +179,7 @@ def ray_logs_to(path: Path) -> Iterator[None]:
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s -- %(message)s"))
     saved = []
-    for name in RAY_LOGGERS:
-        logger = logging.getLogger(name)
+    for logger in ray_loggers():
         level = logger.getEffectiveLevel()
         saved.append((logger, logger.level, [(h, h.level) for h in logger.handlers]))
         for h in logger.handlers:
