@@ -189,7 +189,7 @@ def ray_logs_to(path: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        for logger, level, handlers in saved:
+        for logger, level, handlers in reversed(saved):   # a shared handler ends at its first level
             logger.removeHandler(handler)
             logger.setLevel(level)
             for h, h_level in handlers:

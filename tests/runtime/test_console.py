@@ -81,10 +81,10 @@ def test_ray_log_records_go_to_the_run_file_not_the_console(tmp_path):
     logger = logging.getLogger("ray")
     console = next(h for h in logger.handlers if isinstance(h, logging.StreamHandler))
     before = (logger.level, console.level)
-    train = logging.getLogger("ray.train")         # as Ray Train leaves it in the driver after a fit:
-    train_before = (train.propagate, list(train.handlers))    # its own console handler, nothing passed up
+    train = logging.getLogger("ray.train")         # as Ray leaves it in the driver after a fit: Ray's console
+    train_before = (train.propagate, list(train.handlers))    # handler shared, nothing passed up
     train.propagate = False
-    train.addHandler(logging.StreamHandler())
+    train.addHandler(console)
     logger.setLevel(logging.WARNING)               # what connect(verbose=False) leaves
     try:
         with ray_logs_to(tmp_path / "ray.log"):
