@@ -33,6 +33,8 @@ def main() -> None:
     torch.manual_seed(args.seed)
 
     from read_ray.config import CAPABILITIES
+    from read_ray.content.pools import build_generation_pools
+    from read_ray.content.probe_suite import build_probe_suite
     from read_ray.model.generation import generate_batch
     from read_ray.model.loading import (
         BUNDLED_TEACHER,
@@ -44,8 +46,6 @@ def main() -> None:
         load_tokenizer,
         resolve_model_dir,
     )
-    from read_ray.content.pools import build_generation_pools
-    from read_ray.content.probe_suite import build_probe_suite
     from read_ray.model.training import collate, make_sample, sft_loss, teacher_agreement
 
     t0 = time.perf_counter()

@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = replace(cfg, run={"runs_dir": str(runs_dir)})
     out = Path(args.out or runs_dir / f"sweep-{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}").expanduser().resolve()
 
-    from read_ray.runtime.cluster import connect
     from read_ray.experiments.sweep import run_sweep
+    from read_ray.runtime.cluster import connect
 
     try:
         with connect(cfg):

@@ -163,9 +163,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
+    from read_ray.experiments.sweep import load_search_space, run_sweep
     from read_ray.runtime.cluster import connect
     from read_ray.runtime.preflight import preflight
-    from read_ray.experiments.sweep import load_search_space, run_sweep
 
     cfg = preflight(_load(args), run_dir=False)
     space = load_search_space(args.search_space, cfg)
@@ -206,8 +206,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_identify(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from read_ray.runtime.cluster import connect
     from read_ray.experiments.identify import load_cards, markdown_table, run_identify
+    from read_ray.runtime.cluster import connect
     from read_ray.runtime.preflight import preflight
 
     cfg = preflight(_load(args), run_dir=False)

@@ -9,9 +9,9 @@ import math
 
 import pytest
 
-from read_ray.experiments.compare import HEADLINE, run_compare
 from read_ray.config import load_config
 from read_ray.core.comparison import STAGES
+from read_ray.experiments.compare import HEADLINE, run_compare
 
 
 @pytest.mark.slow
