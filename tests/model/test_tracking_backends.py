@@ -10,22 +10,13 @@ import sys
 import time
 import zlib
 
-import numpy as np
 import pytest
 
 from read_ray.config import config_to_dict, load_config, validate
-from read_ray.core.budget import Ledger
-from read_ray.core.rounds import (
-    GenerationSummary,
-    ProbeSummary,
-    RoundPlan,
-    TrainingSummary,
-    initial_state,
-    settle_round,
-)
 from read_ray.runtime.preflight import check_config
 from read_ray.runtime.rundir import RunDirectory
 from read_ray.runtime.tracking import flat_params, mlflow_key, open_tracker
+from tests.records import round_record
 
 STEP_LOSSES = [[2.0, 1.5, 1.25], [1.0, 0.5], [0.75]]
 ROUND_KEYS = ("bandit/reward", "budget/spent_tokens", "budget/spent_frac", "probe/math", "train/loss",
@@ -47,21 +38,6 @@ def offline(tmp_path, monkeypatch):
     return tmp_path
 
 
-def fabricated_record(index: int, caps, step_losses: list[float]) -> dict:
-    """A round record as the controller writes it: core.rounds.settle_round plus the Train step losses."""
-    plan = RoundPlan(round_index=index, allocation=(0.75, 0.25) + (0.0,) * (len(caps) - 2), prompts=(),
-                     prompts_per_capability={caps[0]: 1, caps[1]: 1}, max_new_tokens={c: 8 for c in caps},
-                     generation_cap_tokens=100, training_cap_tokens=100, progress_frac=0.0,
-                     recent_source_ids={}, blocked_count=index, capped_count=0)
-    _, record = settle_round(
-        initial_state(Ledger(6000), np.zeros(len(caps))), plan,
-        GenerationSummary({caps[0]: 1, caps[1]: 1}, {caps[0]: 4, caps[1]: 5}, {caps[0]: 6 + index, caps[1]: 7}, 2.0),
-        TrainingSummary({caps[0]: 20, caps[1]: 30}, sum(step_losses) / len(step_losses), None, 3.0),
-        ProbeSummary(tuple(0.1 * (i + index) for i in range(len(caps))), (0.5,) * len(caps), 40, 1.0),
-        requirement=np.full(len(caps), 1 / len(caps)), beta=0.5, spill_top_k=2, lambda_per_1k_tokens=0.1)
-    return {**record.to_dict(), "train_step_losses": step_losses}
-
-
 def tracked_run(tmp_path, backend: str):
     """Two rounds tracked, a line of odd metric names, the tracker closed; then the run resumed (a new
     tracker, as a restarted driver opens it) for a third round. Returns (cfg, run, metrics.jsonl lines)."""
@@ -79,7 +55,7 @@ def tracked_run(tmp_path, backend: str):
                 time.sleep(0.05)
             tracker = open_tracker(cfg, run.root)
         partial = run.begin_round(index)
-        record = fabricated_record(index, caps, step_losses)
+        record = round_record(index, caps, step_losses, allocation=(0.75, 0.25), probe_step=0.1)
         run.commit_round(index, partial, {"record.json": record}, record)
         assert tracker.sync() == len(step_losses) + 1
         if index == 1:
@@ -156,6 +132,21 @@ def wandb_records(path) -> list:
     return records
 
 
+def closed_wandb_records(path, timeout_s: float = 120.0) -> list:
+    """The records of a `.wandb` file once it ends with the exit record: W&B's service process writes the
+    file on its own schedule, and on a loaded machine it can still be writing after `finish()` returns."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            records = wandb_records(path)
+        except AssertionError:                                            # a chunk still being written
+            records = []
+        if records and records[-1].WhichOneof("record_type") == "exit":
+            return records
+        time.sleep(0.5)
+    return wandb_records(path)
+
+
 def item_key(item) -> str:
     """A history or config item's name: `key`, or its `nested_key` path joined by `/`."""
     return item.key or "/".join(item.nested_key)
@@ -170,7 +161,7 @@ def test_wandb_offline_run_files_hold_the_config_and_every_logged_row(offline):
 
     rows, configs = [], []
     for folder in folders:
-        records = wandb_records(folder / f"run-{run_id}.wandb")
+        records = closed_wandb_records(folder / f"run-{run_id}.wandb")
         kinds = [r.WhichOneof("record_type") for r in records]
         assert kinds.count("run") == 1 and kinds[-1] == "exit"              # closed: finish() wrote its exit
         for r in records:

@@ -15,33 +15,15 @@ from read_ray.config import ResourcesConfig, TrainConfig, load_config, replace
 from read_ray.core.budget import Ledger
 from read_ray.core.prompts import Prompt
 from read_ray.core.rounds import (
-    GenerationSummary,
-    ProbeSummary,
     RoundPlan,
-    TrainingSummary,
     initial_state,
-    settle_round,
 )
 from read_ray.model.generation import Completion
 from read_ray.model.loading import load_causal_lm, load_tokenizer
 from read_ray.model.training import make_sample
 from read_ray.runtime.learner import BanditLearner
 from read_ray.runtime.rundir import RunDirectory
-
-
-def _record(index: int) -> dict:
-    """A real round record (core.rounds.settle_round) of a round that trained 20 math tokens."""
-    caps = load_config("tiny").capabilities.names
-    plan = RoundPlan(round_index=index, allocation=(1.0,) + (0.0,) * (len(caps) - 1), prompts=(),
-                     prompts_per_capability={caps[0]: 1}, max_new_tokens={c: 8 for c in caps},
-                     generation_cap_tokens=100, training_cap_tokens=100, progress_frac=0.0,
-                     recent_source_ids={}, blocked_count=0, capped_count=0)
-    _, record = settle_round(
-        initial_state(Ledger(6000), np.zeros(len(caps))), plan,
-        GenerationSummary({caps[0]: 1}, {caps[0]: 4}, {caps[0]: 6}, 1.0), TrainingSummary({caps[0]: 20}, 1.0, None, 1.0),
-        ProbeSummary((1.0,) * len(caps), (0.5,) * len(caps), 0, 1.0),
-        requirement=np.full(len(caps), 1 / len(caps)), beta=0.5, spill_top_k=2, lambda_per_1k_tokens=0.0)
-    return record.to_dict()
+from tests.records import round_record
 
 
 def commit_one_round(tmp_path, student_dir) -> RunDirectory:
@@ -52,7 +34,8 @@ def commit_one_round(tmp_path, student_dir) -> RunDirectory:
     student = load_causal_lm(student_dir)
     student.save_pretrained(partial / "student")
     state = initial_state(Ledger(cfg.budget.total_tokens), np.zeros(len(cfg.capabilities.names)), checkpoint=str(run.round_dir(0) / "student"))
-    run.commit_round(0, partial, {"state.json": state.to_dict(), "record.json": _record(0)}, _record(0))
+    record = round_record(0, load_config("tiny").capabilities.names)
+    run.commit_round(0, partial, {"state.json": state.to_dict(), "record.json": record}, record)
     assert run.latest_state() is not None
     return run
 

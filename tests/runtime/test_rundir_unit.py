@@ -7,38 +7,19 @@ import json
 import os
 import shutil
 
-import numpy as np
 import pytest
 
 from read_ray.config import load_config, replace
 from read_ray.core.budget import Ledger
 from read_ray.core.rounds import (
-    GenerationSummary,
-    ProbeSummary,
-    RoundPlan,
     RoundState,
-    TrainingSummary,
-    initial_state,
-    settle_round,
 )
 from read_ray.runtime.rundir import RunDirectory, check_report_dir
+from tests.records import round_record
 
 
 def _cfg(runs_dir, name="r", **sections):
     return replace(load_config("tiny"), run={"name": name, "runs_dir": str(runs_dir)}, **sections)
-
-
-def _record(index: int, caps) -> dict:
-    plan = RoundPlan(round_index=index, allocation=(1.0,) + (0.0,) * (len(caps) - 1), prompts=(),
-                     prompts_per_capability={caps[0]: 1}, max_new_tokens={c: 8 for c in caps},
-                     generation_cap_tokens=100, training_cap_tokens=100, progress_frac=0.0,
-                     recent_source_ids={}, blocked_count=0, capped_count=0)
-    _, record = settle_round(
-        initial_state(Ledger(6000), np.zeros(len(caps))), plan,
-        GenerationSummary({caps[0]: 1}, {caps[0]: 4}, {caps[0]: 6}, 1.0), TrainingSummary({caps[0]: 20}, 1.0, None, 1.0),
-        ProbeSummary((1.0,) * len(caps), (0.5,) * len(caps), 0, 1.0),
-        requirement=np.full(len(caps), 1 / len(caps)), beta=0.5, spill_top_k=2, lambda_per_1k_tokens=0.0)
-    return record.to_dict()
 
 
 def commit_rounds(run: RunDirectory, cfg, count: int, *, absolute_state: bool = False) -> None:
@@ -50,7 +31,7 @@ def commit_rounds(run: RunDirectory, cfg, count: int, *, absolute_state: bool = 
         (partial / "student" / "config.json").write_text(json.dumps({"round": index}))
         state = RoundState(rounds_done=index + 1, ledger=Ledger(cfg.budget.total_tokens), profile=(0.0,) * len(caps),
                            checkpoint=str(run.round_dir(index) / "student"))
-        files = {"state.json": state.to_dict(), "record.json": _record(index, caps)}
+        files = {"state.json": state.to_dict(), "record.json": round_record(index, caps)}
         run.commit_round(index, partial, files, files["record.json"])
         if absolute_state:      # a run written before paths were relative: rewrite state.json and its manifest
             _rewrite(run.round_dir(index), "state.json", json.dumps(state.to_dict(), indent=1))

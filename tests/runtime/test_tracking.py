@@ -11,6 +11,7 @@ from read_ray.config import load_config, validate
 from read_ray.runtime.preflight import check_config
 from read_ray.runtime.rundir import RunDirectory
 from read_ray.runtime.tracking import open_tracker
+from tests.records import round_record
 
 NAMESPACES = ("budget/", "bandit/", "probe/", "train/", "teacher/", "seconds/")
 
@@ -78,34 +79,6 @@ def test_jsonl_and_tensorboard_hold_the_same_namespaced_metrics(tiny_run, tmp_pa
     assert (copy.root / "metrics.jsonl").read_text() == before
 
 
-def fabricated_record(index: int, caps, step_losses: list[float]) -> dict:
-    """A real round record (core.rounds.settle_round) with the Train workers' step losses, as the controller
-    writes it."""
-    import numpy as np
-
-    from read_ray.core.budget import Ledger
-    from read_ray.core.rounds import (
-        GenerationSummary,
-        ProbeSummary,
-        RoundPlan,
-        TrainingSummary,
-        initial_state,
-        settle_round,
-    )
-
-    plan = RoundPlan(round_index=index, allocation=(0.5, 0.5) + (0.0,) * (len(caps) - 2), prompts=(),
-                     prompts_per_capability={caps[0]: 1, caps[1]: 1}, max_new_tokens={c: 8 for c in caps},
-                     generation_cap_tokens=100, training_cap_tokens=100, progress_frac=0.0,
-                     recent_source_ids={}, blocked_count=index, capped_count=0)
-    _, record = settle_round(
-        initial_state(Ledger(6000), np.zeros(len(caps))), plan,
-        GenerationSummary({caps[0]: 1, caps[1]: 1}, {caps[0]: 4, caps[1]: 5}, {caps[0]: 6, caps[1]: 7}, 2.0),
-        TrainingSummary({caps[0]: 20, caps[1]: 30}, sum(step_losses) / len(step_losses), None, 3.0),
-        ProbeSummary(tuple(float(i + index) for i in range(len(caps))), (0.5,) * len(caps), 40, 1.0),
-        requirement=np.full(len(caps), 1 / len(caps)), beta=0.5, spill_top_k=2, lambda_per_1k_tokens=0.1)
-    return {**record.to_dict(), "train_step_losses": step_losses}
-
-
 def test_tracking_from_fabricated_records(tmp_path):
     """Without Ray: rounds committed as the controller commits them write namespaced metrics.jsonl lines
     (train steps numbered across rounds), TensorBoard mirrors them, and reopening rebuilds a torn log."""
@@ -117,7 +90,7 @@ def test_tracking_from_fabricated_records(tmp_path):
     losses = [[2.0, 1.5, 1.25], [1.0, 0.5]]
     for index, step_losses in enumerate(losses):
         partial = run.begin_round(index)
-        record = fabricated_record(index, caps, step_losses)
+        record = round_record(index, caps, step_losses)
         run.commit_round(index, partial, {"record.json": record}, record)
         assert tracker.sync() == len(step_losses) + 1
     tracker.close()
@@ -133,8 +106,8 @@ def test_tracking_from_fabricated_records(tmp_path):
         assert line["train/steps"] == len(record["train_step_losses"])
         assert line["train/loss"] == pytest.approx(record["train_loss"])
         assert line["budget/spent_tokens"] == record["ledger"]["generation_tokens"] + record["ledger"]["training_tokens"]
-        assert line["teacher/tokens"] == sum(record["generation_tokens"].values()) == 22
-        assert line["teacher/tokens_per_s"] == pytest.approx(22 / 2.0)
+        assert line["teacher/tokens"] == sum(record["generation_tokens"].values()) == 22 + record["round_index"]
+        assert line["teacher/tokens_per_s"] == pytest.approx(line["teacher/tokens"] / 2.0)
         assert line["teacher/prompts_blocked_by_leakage"] == record["round_index"]
         assert sum(line[f"bandit/allocation/{c}"] for c in caps) == pytest.approx(1.0)
         assert [line[f"probe/{c}"] for c in caps] == pytest.approx(record["profile_after"])
