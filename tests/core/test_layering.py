@@ -12,15 +12,21 @@ import read_ray
 HEAVY = ("ray", "deepspeed", "transformers", "vllm")
 
 
-def test_core_and_config_import_nothing_heavy():
+def heavy_modules_loaded(package: str, heavy: tuple[str, ...]) -> list[str]:
+    """Which of `heavy` a fresh interpreter has loaded after importing read_ray.config and every module of
+    `package`."""
     code = (
-        "import json, sys, pkgutil, importlib, read_ray.config, read_ray.core\n"
-        "for m in pkgutil.iter_modules(read_ray.core.__path__):\n"
-        "    importlib.import_module('read_ray.core.' + m.name)\n"
-        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+        f"import json, sys, pkgutil, importlib, read_ray.config, {package}\n"
+        f"for m in pkgutil.walk_packages({package}.__path__, '{package}.'):\n"
+        "    importlib.import_module(m.name)\n"
+        f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_core_and_config_import_nothing_heavy():
+    assert heavy_modules_loaded("read_ray.core", HEAVY) == []
 
 
 def test_config_is_a_leaf():
@@ -89,11 +95,4 @@ def test_the_room_scan_sees_an_upward_import(tmp_path):
 
 
 def test_content_imports_no_model_framework():
-    code = (
-        "import json, sys, pkgutil, importlib, read_ray.content\n"
-        "for m in pkgutil.walk_packages(read_ray.content.__path__, 'read_ray.content.'):\n"
-        "    importlib.import_module(m.name)\n"
-        f"print(json.dumps([m for m in {HEAVY + ('torch',)!r} if m in sys.modules]))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    assert heavy_modules_loaded("read_ray.content", HEAVY + ("torch",)) == []
