@@ -91,9 +91,18 @@ def metric_lines(record: Mapping[str, Any], capabilities: Sequence[str], first_s
 # ----------------------------------------------------------------------------- backends
 
 
+STEP_AXES = ("train/step", "round")
+"""The step keys of a metrics.jsonl line, finest first: micro-step lines carry both, round lines `round`."""
+
+
+def step_of(axes: Mapping[str, int]) -> int:
+    """The step a line is logged at: its micro-step if it has one, else its round."""
+    return next(axes[name] for name in STEP_AXES if name in axes)
+
+
 class MetricLogger(Protocol):
-    def log(self, metrics: Mapping[str, float], step: int, step_name: str) -> None:
-        """Log scalars at `step` of the axis `step_name` ("round" or "train/step")."""
+    def log(self, metrics: Mapping[str, float], axes: Mapping[str, int]) -> None:
+        """Log scalars at the line's step axes (`round`, and `train/step` on micro-step lines)."""
 
     def close(self) -> None: ...
 
@@ -104,9 +113,9 @@ class TensorBoardLogger:
 
         self.writer = SummaryWriter(logdir=str(log_dir))
 
-    def log(self, metrics: Mapping[str, float], step: int, step_name: str) -> None:
+    def log(self, metrics: Mapping[str, float], axes: Mapping[str, int]) -> None:
         for key, value in metrics.items():
-            self.writer.add_scalar(key, value, global_step=step)
+            self.writer.add_scalar(key, value, global_step=step_of(axes))
         self.writer.flush()
 
     def close(self) -> None:
@@ -168,11 +177,11 @@ class MlflowLogger:
             self.client.log_batch(self.run_id, params=[Param(k, v) for k, v in pairs[i:i + 100]])
         self.client.log_batch(self.run_id, tags=[RunTag(mlflow_key(k), str(v)) for k, v in tags.items()])
 
-    def log(self, metrics: Mapping[str, float], step: int, step_name: str) -> None:
+    def log(self, metrics: Mapping[str, float], axes: Mapping[str, int]) -> None:
         from mlflow.entities import Metric
 
-        now_ms = int(time.time() * 1000)
-        batch = [Metric(mlflow_key(k), float(v), now_ms, int(step)) for k, v in metrics.items()]
+        now_ms, step = int(time.time() * 1000), step_of(axes)
+        batch = [Metric(mlflow_key(k), float(v), now_ms, step) for k, v in metrics.items()]
         for i in range(0, len(batch), 1000):                                  # MLflow's batch limit
             self.client.log_batch(self.run_id, metrics=batch[i:i + 1000])
 
@@ -202,8 +211,10 @@ class WandbLogger:
         self.run.define_metric("train/step_*", step_metric="train/step")
         self.run.define_metric("*", step_metric="round")
 
-    def log(self, metrics: Mapping[str, float], step: int, step_name: str) -> None:
-        self.run.log({**metrics, step_name: int(step)})
+    def log(self, metrics: Mapping[str, float], axes: Mapping[str, int]) -> None:
+        # every axis of the line goes into the row: W&B itself may fill in `round` on a micro-step row (a
+        # metric matching "*" has it as step metric), so leaving it out would make the row depend on timing
+        self.run.log({**metrics, **axes})
 
     def close(self) -> None:
         self.run.finish()
@@ -223,12 +234,11 @@ class Tracker:
             lines = [json.loads(line) for line in f if line.strip()]
             self.offset = f.tell()
         for line in lines:
-            step_name = "train/step" if "train/step" in line else "round"
-            step = int(line[step_name])
-            metrics = {k: v for k, v in line.items() if k not in ("round", "train/step")
+            axes = {name: int(line[name]) for name in STEP_AXES if name in line}
+            metrics = {k: v for k, v in line.items() if k not in STEP_AXES
                        and isinstance(v, (int, float)) and math.isfinite(v)}
             for logger in self.loggers:
-                logger.log(metrics, step, step_name)
+                logger.log(metrics, axes)
         return len(lines)
 
     def close(self) -> None:
