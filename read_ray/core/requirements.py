@@ -106,17 +106,25 @@ def requirement_for_card(
     declared: str | None,
     epsilon: float = 0.05,
     learned: np.ndarray | None = None,
+    source: str = "manual",
 ) -> np.ndarray:
-    """The learned vector when one is given (the config selected the identifier), else the manual vector
-    if the card has one, else the smoothed fallback on the declared capability."""
-    if learned is not None:
+    """r_tau by `source` (task.requirement_source): "uniform" is 1/K on every capability (the "no requirement
+    identification" ablation); "learned" is the identifier's vector (`learned`, required then); "manual" is
+    the manual vector if there is one, else the smoothed fallback on the declared capability."""
+    names = _check_capabilities(capabilities)
+    if source == "uniform":
+        return np.full(len(names), 1.0 / len(names))
+    if source == "learned":
+        if learned is None:
+            raise ValueError("requirement_source=learned needs the identifier's vector")
         vector = np.asarray(learned, dtype=np.float64)
-        names = _check_capabilities(capabilities)
         if vector.shape != (len(names),) or not np.all(np.isfinite(vector)) or np.any(vector < 0):
             raise ValueError(f"learned requirement must be {len(names)} finite weights >= 0, got {vector!r}")
         if vector.sum() <= 0:
             raise ValueError("learned requirement vector has no mass")
         return vector / vector.sum()
+    if source != "manual":
+        raise ValueError(f"requirement source must be manual, learned or uniform, got {source!r}")
     if manual is not None:
         return normalise_requirement(manual, capabilities)
     if declared is not None:

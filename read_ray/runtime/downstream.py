@@ -20,18 +20,15 @@ from read_ray.core.requirements import requirement_for_card
 
 
 def task_requirement(cfg: ReadConfig, card) -> np.ndarray:
-    """r_tau: the learned identifier's vector (task.requirement_source=learned), else the config's manual
-    vector, else the task card's, else the smoothed one-hot fallback."""
+    """r_tau as `task.requirement_source` says (core.requirements.requirement_for_card): the config's manual
+    vector, else the task card's, else the smoothed one-hot; or the learned identifier's vector; or uniform."""
     from read_ray.model.identifier import learned_requirement
 
-    caps = cfg.capabilities.names
-    if cfg.task.requirement_source == "uniform":             # the "no requirement identification" ablation
-        return np.full(len(caps), 1.0 / len(caps))
-    manual = dict(cfg.task.requirement) or dict(card.requirement) or None
-    learned = (learned_requirement(cfg.task.identifier_path, card, caps)
+    learned = (learned_requirement(cfg.task.identifier_path, card, cfg.capabilities.names)
                if cfg.task.requirement_source == "learned" else None)
-    return requirement_for_card(caps, manual=manual, declared=cfg.task.declared_capability,
-                                epsilon=cfg.task.requirement_epsilon, learned=learned)
+    return requirement_for_card(cfg.capabilities.names, manual=dict(cfg.task.requirement) or dict(card.requirement) or None,
+                                declared=cfg.task.declared_capability, epsilon=cfg.task.requirement_epsilon,
+                                learned=learned, source=cfg.task.requirement_source)
 
 
 def task_utility(cfg: ReadConfig, card, checkpoint_dir: str, split: str) -> float:

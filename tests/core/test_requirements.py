@@ -123,13 +123,25 @@ def test_requirement_for_card_prefers_manual() -> None:
         requirement_for_card(CAPS, manual={}, declared="math")
 
 
-def test_requirement_for_card_uses_a_learned_vector_when_given() -> None:
+def test_requirement_for_card_by_source() -> None:
+    manual = {"tool_use": 2.0, "code": 2.0}
+    np.testing.assert_allclose(requirement_for_card(CAPS, manual=manual, declared="math", source="uniform"),
+                               np.full(len(CAPS), 1 / len(CAPS)))            # the no-identification ablation
+    with pytest.raises(ValueError, match="needs the identifier"):
+        requirement_for_card(CAPS, manual=manual, declared="math", source="learned")
+    with pytest.raises(ValueError, match="manual, learned or uniform"):
+        requirement_for_card(CAPS, manual=manual, declared="math", source="card")
+
+
+def test_requirement_for_card_uses_the_learned_vector_when_the_source_says_so() -> None:
     learned = np.arange(1, len(CAPS) + 1, dtype=np.float64)
-    r = requirement_for_card(CAPS, manual={"math": 1.0}, declared="math", learned=learned)
+    r = requirement_for_card(CAPS, manual={"math": 1.0}, declared="math", learned=learned, source="learned")
     np.testing.assert_allclose(r, learned / learned.sum())
+    r = requirement_for_card(CAPS, manual={"math": 1.0}, declared="math", learned=learned)   # source manual
+    np.testing.assert_allclose(r, normalise_requirement({"math": 1.0}, CAPS))
     for bad in (np.ones(3), -np.ones(len(CAPS)), np.full(len(CAPS), np.nan), np.zeros(len(CAPS))):
         with pytest.raises(ValueError, match="learned requirement"):
-            requirement_for_card(CAPS, manual=None, declared="math", learned=bad)
+            requirement_for_card(CAPS, manual=None, declared="math", learned=bad, source="learned")
 
 
 # --------------------------------------------------------------------------------------------------
