@@ -5,9 +5,11 @@
 #   benchmarks/protocol.sh headroom [SEEDS]   Stage B: w = r_tau and three fixed schedules (default seeds: 0 1 2)
 #   benchmarks/protocol.sh select             ReAD variant choice on dev seeds 0-2 (banks: the other dev seeds)
 #   benchmarks/protocol.sh confirm            Stage C: nine arms on fresh seeds 10-14 (bank: all dev-seed runs)
+#   benchmarks/protocol.sh misspecified [SEEDS]   Stage D: a wrong card r on multitask (default seeds: 0 10 11 12 13 14)
 #
 # Extra `key=value` overrides go in READ_RAY_OVERRIDES (e.g. resources for a GPU cluster); they apply to every arm
-# and must be the same for every stage. Output: benchmarks/stageB_headroom, stageC_select, stageC_confirm.
+# and must be the same for every stage. Output: benchmarks/stageB_headroom, stageC_select, stageC_confirm,
+# stageD_misspecified.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 READ_RAY=${READ_RAY:-read-ray}
@@ -15,6 +17,8 @@ read -r -a EXTRA <<< "${READ_RAY_OVERRIDES:-}"
 B=benchmarks/stageB_headroom
 S=benchmarks/stageC_select
 C=benchmarks/stageC_confirm
+D=benchmarks/stageD_misspecified
+RCARD='task.requirement={math: 0.6, code: 0.3, tool_use: 0.1}'   # Stage D's wrong card (the utility weighs the three equally)
 
 arm() {  # arm OUT POLICY SEED [overrides...]
   local out=$1 policy=$2 seed=$3; shift 3
@@ -61,6 +65,11 @@ case "${1:-}" in
       arm "$C/read_warm_refit" read "$seed" "bandit.bank_path=$C/bank_dev_seeds.json" reward.source=refit
       arm "$C/frozen" frozen "$seed" "bandit.bank_path=$C/bank_dev_seeds.json"   # read_warm's first learned mix, held
     done ;;
+  misspecified)
+    shift; for seed in ${@:-0 10 11 12 13 14}; do
+      arm "$D/task_static_rcard" task_static "$seed" "$RCARD"
+      arm "$D/read_refit_rcard" read "$seed" "$RCARD" reward.source=refit reward.refit_prior_weight=0.1
+    done ;;
   *)
-    sed -n '2,10p' "$0" >&2; exit 2 ;;
+    sed -n '2,11p' "$0" >&2; exit 2 ;;
 esac
