@@ -26,11 +26,11 @@ def test_identify_then_prepare_with_the_learned_identifier(ray_cluster, tmp_path
                   budget={"total_tokens": 3000, "num_rounds": 1})       # one short round per intervention
     caps = cfg.capabilities.names
     out = tmp_path / "identify"
-    result = run_identify(cfg, ["gsm8k", "mbpp"], 2, out, log=quiet)
+    result = run_identify(cfg, ["gsm8k", "mbpp"], 1, out, log=quiet)       # one intervention per task
 
     rows = result["interventions"]
-    assert [(r["task"], r["index"]) for r in rows] == [("gsm8k", 0), ("gsm8k", 1), ("mbpp", 0), ("mbpp", 1)]
-    assert len({tuple(r["allocation"]) for r in rows}) == 4
+    assert [(r["task"], r["index"]) for r in rows] == [("gsm8k", 0), ("mbpp", 0)]
+    assert len({tuple(r["allocation"]) for r in rows}) == 2
     for row in rows:
         allocation = np.array(row["allocation"])
         assert 1 <= np.count_nonzero(allocation) <= cfg.allocation.top_k and allocation.sum() == pytest.approx(1)
@@ -41,10 +41,10 @@ def test_identify_then_prepare_with_the_learned_identifier(ray_cluster, tmp_path
             np.testing.assert_allclose(record["allocation"], allocation)
         np.testing.assert_allclose([row["delta_s_points"][c] for c in caps], run.latest_state().profile)
         assert np.isfinite(row["delta_u"]) and row["delta_u"] == pytest.approx(row["dev_utility"] - row["dev_utility_0"])
-    # every intervention of a task starts from the same student: same round-0 anchors and dev utility
-    for task in ("gsm8k", "mbpp"):
-        a, b = (json.loads((out / f"interventions/{task}-00{m}/normaliser.json").read_text()) for m in (0, 1))
-        assert a == b
+    # every intervention starts from the same student: the same round-0 probe anchors (dev utility is the task's)
+    a, b = (json.loads((out / f"interventions/{task}-000/normaliser.json").read_text()) for task in ("gsm8k", "mbpp"))
+    dev_keys = {"dev_utility_0", "dev_task_0"}
+    assert {k: v for k, v in a.items() if k not in dev_keys} == {k: v for k, v in b.items() if k not in dev_keys}
 
     assert {"identifier.pt", "identifier.json", "identify.json", "identify.md"} <= {p.name for p in out.iterdir()}
     table = {row["task"]: row for row in result["tasks"]}
@@ -54,7 +54,7 @@ def test_identify_then_prepare_with_the_learned_identifier(ray_cluster, tmp_path
     assert "| gsm8k | learned |" in (out / "identify.md").read_text()
 
     # a rerun reuses every intervention (nothing is trained again) and refits the same identifier
-    again = run_identify(cfg, ["gsm8k", "mbpp"], 2, out, log=quiet)
+    again = run_identify(cfg, ["gsm8k", "mbpp"], 1, out, log=quiet)
     assert again["interventions"] == rows and again["tasks"] == result["tasks"]
 
     # a config naming the identifier: the controller's prepare uses the learned vector

@@ -91,7 +91,9 @@ def test_sim_sweep_stops_bad_trials_and_writes_a_preset_that_loads(ray_cluster, 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_real_sweep_on_tiny_runs_whole_distillations_one_at_a_time(ray_cluster, tmp_path):
-    cfg = replace(load_config("tiny"), run={"runs_dir": str(tmp_path / "runs")})
+    # one round per trial, with its dev checkpoint (the objective): a trial is still a whole run
+    cfg = replace(load_config("tiny"), run={"runs_dir": str(tmp_path / "runs")},
+                  budget={"num_rounds": 1, "total_tokens": 3000}, bandit={"dev_every_rounds": 1})
     space = {"bandit.kappa": {"choice": [0.5, 2.0]}, "reward.beta": {"uniform": [0.0, 1.0]}}
     result = run_sweep(cfg, mode="real", num_samples=2, space=space, out_dir=tmp_path / "real", verbose=0)
     rows = check_outputs(result, "dev_utility_change", space)
