@@ -1,24 +1,12 @@
 """`read-ray` console script.
 
-    read-ray run [--config PRESET_OR_PATH] [--force] [--no-progress] [--verbose] [key.sub=value ...]
-    read-ray report RUN_DIR | COMPARE_OUT
-    read-ray export RUN_DIR --out DIR
-    read-ray compare [--config ...] [--policies read,uniform,...,grid] [--seeds 0,1,2] [--out DIR] [--no-progress]
-                     [--verbose] [key.sub=value ...]
-    read-ray config show [--config PRESET_OR_PATH] [key.sub=value ...]
-    read-ray simulate [--config ...] [--policies read,uniform,...] [--seeds N] [--rounds T] [--json]
-    read-ray sweep --mode sim|real [--config ...] [--num-samples N] [--search-space FILE] [--out DIR]
-    read-ray data show --capability CAP [--n 5]
-    read-ray data check [--json]
-    read-ray profile --model teacher|student|PATH [--json]
-    read-ray identify --tasks gsm8k,mbpp [--config ...] --interventions M [--out DIR] [key.sub=value ...]
+    read-ray run | compare | report | export | config show | simulate | sweep | bank | data show|check
+             | profile | identify      (`read-ray COMMAND --help` for each command's arguments)
 
-Bad input exits with status 2 and one message naming the cause. Every command checks the config's values
-and the files and packages it names (`read_ray.runtime.preflight.check_config`) first; commands that start
-Ray also check their run directory and this machine (`preflight`) before connecting. Heavy modules are
-imported only by the subcommand that needs them. `run` and `compare` show each round's stage live in a
-terminal (one line per stage end otherwise, or with --no-progress) and keep Ray's and Serve's log lines
-off the console unless --verbose (`read_ray.runtime.console`).
+Bad input exits with status 2 and one message naming the cause: the config's values and the files and
+packages it names are checked first (`runtime.preflight.check_config`), then, before connecting to Ray,
+the run directory and this machine. Heavy modules are imported only by the subcommand that needs them.
+`run` and `compare` show each round's stage live (`runtime.console`; Ray's log lines only with --verbose).
 """
 
 from __future__ import annotations

@@ -11,7 +11,10 @@ reconfigure a run from its start makes its own.
 
 from __future__ import annotations
 
+import io
+import os
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +44,8 @@ class SharedRun:
 
     run: object          # RunDirectory
     cfg: object          # ReadConfig
+    output: str = ""     # what the run wrote to its log and console
+    secret: str = ""     # planted in the driver's environment (SECRETS) while the run ran; "" if none
 
     def config(self, runs_dir: str | Path, name: str, **sections):
         """This run's config (same seed, bank, teacher, budget) for another run directory, sections replaced."""
@@ -78,20 +83,37 @@ def simulated_bank(tmp_path_factory) -> str:
     return str(path)
 
 
-def _shared_run(runs_dir: Path, name: str, bank: str, **sections) -> SharedRun:
+SECRETS = ("WANDB_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "HF_TOKEN", "OPENAI_API_KEY")
+"""Credentials a cluster's driver environment commonly holds (test_security_runtime checks none leaks)."""
+
+
+def _shared_run(runs_dir: Path, name: str, bank: str, *, plant_secrets: bool = False, **sections) -> SharedRun:
+    """A shared run; with `plant_secrets`, SECRETS hold a fresh secret in the driver's environment while it
+    runs (restored after), so a test can check that no file of the run and none of its output holds it."""
     from read_ray.config import load_config, replace, validate
     from read_ray.runtime.controller import run_distillation
 
     cfg = replace(load_config("tiny"), run={"name": name, "runs_dir": str(runs_dir)}, bandit={"bank_path": bank})
     cfg = validate(replace(cfg, **sections))
-    return SharedRun(run_distillation(cfg), cfg)
+    secret = f"sekret-{uuid.uuid4().hex}" if plant_secrets else ""
+    saved = {key: os.environ.get(key) for key in SECRETS}
+    lines, console = [], io.StringIO()
+    try:
+        if secret:
+            os.environ.update({key: f"{secret}-{key}" for key in SECRETS})
+        run = run_distillation(cfg, log=lines.append, console=console)
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    return SharedRun(run, cfg, "\n".join(lines) + console.getvalue(), secret)
 
 
 @pytest.fixture(scope="session")
 def tiny_run(ray_cluster, simulated_bank, tmp_path_factory) -> SharedRun:
     """The shared uninterrupted `tiny` run: 2 rounds, a bandit warm-started from `simulated_bank`, a fresh
-    teacher engine every round (teacher.keep_warm false: the reference design), JSONL + TensorBoard metrics."""
-    return _shared_run(tmp_path_factory.mktemp("shared_runs"), "tiny", simulated_bank,
+    teacher engine every round (teacher.keep_warm false: the reference design), JSONL + TensorBoard metrics,
+    secrets planted in the driver's environment (test_security_runtime)."""
+    return _shared_run(tmp_path_factory.mktemp("shared_runs"), "tiny", simulated_bank, plant_secrets=True,
                        teacher={"keep_warm": False}, logging={"backends": ("jsonl", "tensorboard")})
 
 
