@@ -6,6 +6,7 @@ role Ray could never place into an error instead of a silent wait. docs/RELIABIL
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -393,3 +394,25 @@ def test_fp16_on_a_cpu_without_fp16_kernels(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"train.precision=fp16: this machine's CPU has no fp16 kernels"):
         preflight(load_config("tiny", ["train.precision=fp16"]), run_dir=False)
     preflight(load_config("tiny", ["train.precision=bf16"]), run_dir=False)          # DeepSpeed's CPU has bf16
+
+
+def test_the_reliability_tables_name_real_tests_with_their_messages():
+    """docs/RELIABILITY.md's tables and these tests agree: every test a row names exists, and a row naming a
+    case of CASES or COMMAND_CASES shows a message holding every substring that case requires."""
+    root = Path(__file__).resolve().parents[2]
+    defined = {name for path in (root / "tests").rglob("*.py")
+               for name in re.findall(r"^def (test_\w+)", path.read_text(), re.M)}
+    cases = {case_id: needles for case_id, _, needles in CASES + COMMAND_CASES}
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
+            for line in (root / "docs" / "RELIABILITY.md").read_text().splitlines() if line.startswith("| ")]
+    checked = 0
+    for *cells, named in rows:
+        for test in re.findall(r"`(test_\w+)", named):
+            assert test in defined, f"docs/RELIABILITY.md names {test}, which no test defines"
+        case = re.fullmatch(r"`(\w+)`", named)
+        if case and not case.group(1).startswith("test_"):
+            assert case.group(1) in cases, f"docs/RELIABILITY.md names case {case.group(1)}, which is not in CASES"
+            missing = [n for n in cases[case.group(1)] if n not in cells[1]]
+            assert not missing, f"docs/RELIABILITY.md's message for {case.group(1)} lacks {missing}"
+            checked += 1
+    assert checked >= 30
