@@ -3,7 +3,7 @@ per seed when each seed has its own bank), by seed.
 
     python benchmarks/paired_arms.py REF_ARM_JSON... --against ARM_JSON... [--metric test_utility_change]
 
-Each ARM_JSON is an `OUT/arms/<policy>_seed<s>.json`. Prints, per seed, the reference's and the arm's value
+Each ARM_JSON is an `OUT/arms/<policy>_seed<s>.json`; both sides must hold one policy and the same seeds. Prints, per seed, the reference's and the arm's value
 of the metric, the arm's final dev utility change (its last round record), and their difference; then the
 mean difference with its Student-t 95% CI half-width (core.comparison.mean_ci95). Reads only JSON.
 """
@@ -38,9 +38,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metric", default="test_utility_change", help="a metric of the arm JSON's `metrics`")
     args = parser.parse_args(argv)
     ref, other = load_arms(args.reference), load_arms(args.against)
-    seeds = sorted(set(ref) & set(other))
-    if not seeds:
-        raise SystemExit("no seed has both a reference arm and an arm to compare")
+    for side, arms in (("reference", ref), ("--against", other)):
+        if len({arm["policy"] for arm in arms.values()}) > 1:
+            raise SystemExit(f"{side}: arms of several policies ({sorted({a['policy'] for a in arms.values()})}); "
+                             "give one policy per side")
+    if set(ref) != set(other):
+        raise SystemExit(f"unpaired seeds: reference has {sorted(ref)}, --against has {sorted(other)}; "
+                         "give the same seeds on both sides")
+    seeds = sorted(ref)
     print(f"metric: {args.metric}; reference {ref[seeds[0]]['policy']}, arm {other[seeds[0]]['policy']}")
     print("| seed | reference | arm | arm - reference | reference final dev Δ | arm final dev Δ |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")

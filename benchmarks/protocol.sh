@@ -5,11 +5,12 @@
 #   benchmarks/protocol.sh headroom [SEEDS]   Stage B: w = r_tau and three fixed schedules (default seeds: 0 1 2)
 #   benchmarks/protocol.sh select             ReAD variant choice on dev seeds 0-2 (banks: the other dev seeds)
 #   benchmarks/protocol.sh confirm            Stage C: nine arms on fresh seeds 10-14 (bank: all dev-seed runs)
-#   benchmarks/protocol.sh misspecified [SEEDS]   Stage D: a wrong card r on multitask (default seeds: 0 10 11 12 13 14)
+#   benchmarks/protocol.sh misspecified [SEEDS]   Stage D: a wrong card r on multitask (default seeds: 0 10 11 12 13 14;
+#                                                 dev seeds 0-2 go to stageD_misspecified/dev, the others beside it)
 #
 # Extra `key=value` overrides go in READ_RAY_OVERRIDES (e.g. resources for a GPU cluster); they apply to every arm
 # and must be the same for every stage. Output: benchmarks/stageB_headroom, stageC_select, stageC_confirm,
-# stageD_misspecified.
+# stageD_misspecified (dev seeds in its dev/ folder, so a glob over the confirmation arms never takes them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 READ_RAY=${READ_RAY:-read-ray}
@@ -67,9 +68,10 @@ case "${1:-}" in
     done ;;
   misspecified)
     shift; for seed in ${@:-0 10 11 12 13 14}; do
-      arm "$D/task_static_rcard" task_static "$seed" "$RCARD"
-      arm "$D/read_refit_rcard" read "$seed" "$RCARD" reward.source=refit reward.refit_prior_weight=0.1
+      out=$D; case $seed in 0|1|2) out=$D/dev ;; esac    # seed 0: the headroom check (and a dev look at read)
+      arm "$out/task_static_rcard" task_static "$seed" "$RCARD"
+      arm "$out/read_refit_rcard" read "$seed" "$RCARD" reward.source=refit reward.refit_prior_weight=0.1
     done ;;
   *)
-    sed -n '2,11p' "$0" >&2; exit 2 ;;
+    sed -n '2,13p' "$0" >&2; exit 2 ;;
 esac

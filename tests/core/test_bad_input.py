@@ -400,15 +400,17 @@ def test_the_reliability_tables_name_real_tests_with_their_messages():
     """docs/RELIABILITY.md's tables and these tests agree: every test a row names exists, and a row naming a
     case of CASES or COMMAND_CASES shows a message holding every substring that case requires."""
     root = Path(__file__).resolve().parents[2]
-    defined = {name for path in (root / "tests").rglob("*.py")
+    defined = {(str(path.relative_to(root)), name) for path in (root / "tests").rglob("*.py")
                for name in re.findall(r"^def (test_\w+)", path.read_text(), re.M)}
+    names = {name for _, name in defined}
     cases = {case_id: needles for case_id, _, needles in CASES + COMMAND_CASES}
     rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
             for line in (root / "docs" / "RELIABILITY.md").read_text().splitlines() if line.startswith("| ")]
     checked = 0
     for *cells, named in rows:
-        for test in re.findall(r"`(test_\w+)", named):
-            assert test in defined, f"docs/RELIABILITY.md names {test}, which no test defines"
+        for file, test in re.findall(r"`(?:([\w/.]+\.py)::)?(test_\w+)", named):
+            assert ((file, test) in defined) if file else (test in names), \
+                f"docs/RELIABILITY.md names {file + '::' if file else ''}{test}, which no test defines"
         case = re.fullmatch(r"`(\w+)`", named)
         if case and not case.group(1).startswith("test_"):
             assert case.group(1) in cases, f"docs/RELIABILITY.md names case {case.group(1)}, which is not in CASES"

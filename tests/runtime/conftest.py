@@ -11,9 +11,11 @@ reconfigure a run from its start makes its own.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,25 +89,45 @@ SECRETS = ("WANDB_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "HF_TO
 """Credentials a cluster's driver environment commonly holds (test_security_runtime checks none leaks)."""
 
 
+@contextlib.contextmanager
+def output_to(path: Path):
+    """What the block writes to stdout and stderr goes to `path` (appended): Python's sys.stdout and
+    sys.stderr (pytest points them at its own files, not at 1 and 2) and file descriptors 1 and 2 (native
+    code, child processes). Restored after; the capture is then echoed to stderr."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        with open(path, "ab") as fds, open(path, "a", buffering=1, errors="replace") as text, \
+                contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+            os.dup2(fds.fileno(), 1)
+            os.dup2(fds.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        sys.stderr.write(path.read_text(errors="replace"))
+
+
 def _shared_run(runs_dir: Path, name: str, bank: str, *, plant_secrets: bool = False, **sections) -> SharedRun:
     """A shared run; with `plant_secrets`, SECRETS hold a fresh secret in the driver's environment while it
-    runs (restored after), so a test can check that no file of the run and none of its output holds it."""
+    runs (restored after), so a test can check that no file of the run and none of its output (log lines,
+    console, stdout and stderr) holds it."""
     from read_ray.config import load_config, replace, validate
     from read_ray.runtime.controller import run_distillation
 
     cfg = replace(load_config("tiny"), run={"name": name, "runs_dir": str(runs_dir)}, bandit={"bank_path": bank})
     cfg = validate(replace(cfg, **sections))
     secret = f"sekret-{uuid.uuid4().hex}" if plant_secrets else ""
-    saved = {key: os.environ.get(key) for key in SECRETS}
-    lines, console = [], io.StringIO()
-    try:
-        if secret:
-            os.environ.update({key: f"{secret}-{key}" for key in SECRETS})
+    lines, console, captured = [], io.StringIO(), runs_dir / f"{name}.output.txt"
+    with pytest.MonkeyPatch.context() as env, output_to(captured):
+        for key in SECRETS if secret else ():
+            env.setenv(key, f"{secret}-{key}")
         run = run_distillation(cfg, log=lines.append, console=console)
-    finally:
-        for key, value in saved.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
-    return SharedRun(run, cfg, "\n".join(lines) + console.getvalue(), secret)
+    output = "\n".join([*lines, console.getvalue(), captured.read_text(errors="replace")])
+    return SharedRun(run, cfg, output, secret)
 
 
 @pytest.fixture(scope="session")
