@@ -1,19 +1,9 @@
 """benchmarks/compare_signal.py on a compare folder laid out as `read-ray compare` writes it."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "compare_signal.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("compare_signal", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _arm(out: Path, policy: str, seed: int, rounds: list[dict]) -> None:
@@ -26,8 +16,8 @@ def _arm(out: Path, policy: str, seed: int, rounds: list[dict]) -> None:
         path.write_text(json.dumps({"round_index": i, **r}))
 
 
-def test_targeting_is_trained_minus_untrained_change_and_uniform_has_none(tmp_path):
-    signal = _load()
+def test_targeting_is_trained_minus_untrained_change_and_uniform_has_none(tmp_path, benchmark_script):
+    signal = benchmark_script("compare_signal")
     _arm(tmp_path, "read", 0, [
         {"allocation": [1.0, 0.0, 0.0], "reward": {"reward": 5.0, "delta_s": [9.0, 3.0, 1.0]}, "profile_ci": [2, 4, 6],
          "bandit_scores": {"mode": "warmup"}},
@@ -45,8 +35,8 @@ def test_targeting_is_trained_minus_untrained_change_and_uniform_has_none(tmp_pa
     assert rows["uniform", 0]["targeting_pts"] is None and rows["uniform", 0]["shared_pts"] == 4.0
 
 
-def test_top_share_is_the_mean_allocation_on_argmax_r_and_correlates_with_the_outcome(tmp_path):
-    signal = _load()
+def test_top_share_is_the_mean_allocation_on_argmax_r_and_correlates_with_the_outcome(tmp_path, benchmark_script):
+    signal = benchmark_script("compare_signal")
     (tmp_path / "arms").mkdir()
     (tmp_path / "results.json").write_text(json.dumps({"requirement": [0.2, 0.8], "capabilities": ["gk", "math"]}))
     for seed, (allocations, change) in enumerate([([[0.0, 1.0], [0.5, 0.5]], 3.0), ([[1.0, 0.0]], 1.0),

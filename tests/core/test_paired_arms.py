@@ -1,20 +1,10 @@
 """benchmarks/paired_arms.py on arms laid out as `read-ray compare` writes them, one folder per arm."""
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "paired_arms.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("paired_arms", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _arm(out: Path, policy: str, seed: int, change: float, dev: list[float | None]) -> str:
@@ -32,10 +22,10 @@ def _arm(out: Path, policy: str, seed: int, change: float, dev: list[float | Non
     return str(path)
 
 
-def test_pairs_by_seed_with_the_final_dev_change_and_a_t_interval(tmp_path, capsys):
+def test_pairs_by_seed_with_the_final_dev_change_and_a_t_interval(tmp_path, capsys, benchmark_script):
     ref = [_arm(tmp_path / "static", "task_static", s, c, [1.0, d]) for s, c, d in ((0, 3.0, 3.4), (1, 3.5, 3.3))]
     arm = [_arm(tmp_path / f"read_{s}", "read", s, c, [1.0, None]) for s, c in ((1, 3.25), (0, 3.5))]
-    _load().main([*ref, "--against", *arm])
+    benchmark_script("paired_arms").main([*ref, "--against", *arm])
     out = capsys.readouterr().out
     assert "| 0 | +3.0000 | +3.5000 | +0.5000 | +3.4000 | n/a |" in out
     assert "| 1 | +3.5000 | +3.2500 | -0.2500 | +3.3000 | n/a |" in out
@@ -44,11 +34,11 @@ def test_pairs_by_seed_with_the_final_dev_change_and_a_t_interval(tmp_path, caps
     assert float(mean) == 0.125 and float(half) == pytest.approx(0.375 * 12.706, abs=2e-4)
 
 
-def test_unpaired_seeds_and_mixed_policies_are_refused(tmp_path):
+def test_unpaired_seeds_and_mixed_policies_are_refused(tmp_path, benchmark_script):
     ref = [_arm(tmp_path / "static", "task_static", s, 3.0, [1.0]) for s in (0, 1)]
     one = _arm(tmp_path / "read", "read", 0, 3.0, [1.0])
     with pytest.raises(SystemExit, match=r"unpaired seeds: reference has \[0, 1\], --against has \[0\]"):
-        _load().main([*ref, "--against", one])
+        benchmark_script("paired_arms").main([*ref, "--against", one])
     other = _arm(tmp_path / "uniform", "uniform", 1, 3.0, [1.0])
     with pytest.raises(SystemExit, match="--against: arms of several policies"):
-        _load().main([*ref, "--against", one, other])
+        benchmark_script("paired_arms").main([*ref, "--against", one, other])
