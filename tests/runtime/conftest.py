@@ -2,7 +2,9 @@
 shared whole runs.
 
 Whole distillations are the slow part of the suite, so they are shared session-wide (DESIGN.md, Tests):
-`tiny_run` is one uninterrupted 2-round `tiny` run, `piped_run` the same with run.pipeline. Each is made
+`tiny_run` is one uninterrupted 2-round `tiny` run, `piped_run` the same with run.pipeline; both train with
+one Train worker (a fit's cost on `tiny` is nearly all process start-up, one process less per worker; the
+2-worker ZeRO path runs in test_student, and in test_identify's and test_sweep's whole runs). Each is made
 once, on first use, and inspected by many tests. Both are read-only: a test that resumes or faults a run
 works on `shared.copy(...)` (a run directory moves as a folder), usually cut back to its first round
 (`rounds=1`, what a run stopped after round 0 leaves), so it pays for round 1 only. A test that must
@@ -118,7 +120,8 @@ def _shared_run(runs_dir: Path, name: str, bank: str, *, plant_secrets: bool = F
     from read_ray.config import load_config, replace, validate
     from read_ray.runtime.controller import run_distillation
 
-    cfg = replace(load_config("tiny"), run={"name": name, "runs_dir": str(runs_dir)}, bandit={"bank_path": bank})
+    cfg = replace(load_config("tiny"), run={"name": name, "runs_dir": str(runs_dir)}, bandit={"bank_path": bank},
+                  resources={"train_workers": 1})
     cfg = validate(replace(cfg, **sections))
     secret = f"sekret-{uuid.uuid4().hex}" if plant_secrets else ""
     lines, console, captured = [], io.StringIO(), runs_dir / f"{name}.output.txt"

@@ -18,7 +18,8 @@ from read_ray.experiments.compare import HEADLINE, run_compare
 @pytest.mark.timeout(1800)   # ~3 min on 2 quiet cores; a shared box is much slower
 def test_compare_tiny_uniform_and_grid(ray_cluster, tmp_path):
     # r_tau uniform: the grid's candidates are r_tau (= the uniform mix) and the top-1 one-hot, two pilots
-    cfg = load_config("tiny", ["budget.num_rounds=1", "compare.grid_top_k=1", "task.requirement_source=uniform"])
+    cfg = load_config("tiny", ["budget.num_rounds=1", "compare.grid_top_k=1", "task.requirement_source=uniform",
+                                "resources.train_workers=1"])
     out = tmp_path / "cmp"
     run_compare(cfg, ["uniform", "grid"], [1], out, log=lambda m: None)
 

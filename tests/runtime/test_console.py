@@ -1,7 +1,8 @@
 """What a person sees while a run runs: plain stage lines when the console is not a terminal, a live line
-per stage in a pseudo-terminal, Ray's log records in the run's file instead of on the console; and one
-round of a real `tiny` run in a pseudo-terminal. (`read-ray run` without a terminal, its quiet console and
-its shutdown without Ray warnings: the resumed driver's log in test_faults.py.)"""
+per stage in a pseudo-terminal, Ray's log records in the run's file instead of on the console; and a real
+`tiny` run stopped after round 0 and resumed in a pseudo-terminal, which must also resume exactly.
+(`read-ray run` without a terminal, its quiet console and its shutdown without Ray warnings: the resumed
+driver's log in test_faults.py.)"""
 
 import logging
 import os
@@ -100,18 +101,29 @@ def test_ray_log_records_go_to_the_run_file_not_the_console(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_a_round_in_a_terminal_shows_each_stage_live(tiny_run, tmp_path):
-    """Round 1 of the shared run, resumed with a pseudo-terminal as the console: each stage is one line
-    redrawn in place with its counts (prompts and tokens/s, steps and loss from rank 0, probe items), and
-    ends in one summary line with the final counts."""
+@pytest.mark.timeout(1800)   # the first test to use a shared run also pays for making it
+def test_run_stopped_after_round_0_resumes_exactly_with_each_stage_live_in_a_terminal(tiny_run, tmp_path):
+    """The shared run as a run stopped after round 0 (round 1 removed), with the debris of an interrupted
+    round 1, resumed with a pseudo-terminal as the console. The run selects, charges and rewards what the
+    uninterrupted run does, nothing twice. The console: each stage is one line redrawn in place with its
+    counts (prompts and tokens/s, steps and loss from rank 0, probe items), and ends in one summary line
+    with the final counts."""
     from read_ray.runtime.controller import run_distillation
 
-    tiny_run.copy(tmp_path, "live", rounds=1)
+    stopped = tiny_run.copy(tmp_path, "live", rounds=1)
+    assert stopped.complete_rounds() == [0]
+    (stopped.rounds_dir / "round_0001.partial").mkdir()          # debris of an interrupted round
     terminal, lines = PtyCapture(), []
     run = run_distillation(tiny_run.config(tmp_path, "live"), log=lines.append, console=terminal.stream)
     shown = terminal.text()
-    record = run.records()[1]
+
+    assert run.complete_rounds() == [0, 1] and not (run.rounds_dir / "round_0001.partial").exists()
+    records, reference = run.records(), tiny_run.run.records()
+    for key in ("allocation", "generation_tokens", "training_tokens", "ledger", "reward"):
+        assert [r[key] for r in records] == [r[key] for r in reference], key
+    assert (run.root / "ledger.jsonl").read_text() == (tiny_run.run.root / "ledger.jsonl").read_text()
+
+    record = records[1]
     assert "\r" in shown
     assert re.search(r"round 1 generate: .*\| *\d+/\d+ .*tokens/s", shown), shown[-3000:]
     assert re.search(r"round 1 train: .*\| *\d+/\d+ .*loss \d", shown), shown[-3000:]

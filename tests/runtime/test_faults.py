@@ -73,16 +73,19 @@ class KillInRound1(threading.Thread):
             self.error = exc
 
 
-def run_with_kill(shared, runs_dir: Path, name: str, find_target, **sections):
-    """Round 1 of a copy of `shared` cut back to round 0 (with `sections` replaced), with a process killed."""
+def run_with_kills(shared, runs_dir: Path, name: str, *find_targets, **sections):
+    """Round 1 of a copy of `shared` cut back to round 0 (with `sections` replaced), with one process killed
+    per watcher (`find_targets`, each watched by its own thread); returns the run and what each killed."""
     shared.copy(runs_dir, name, rounds=1)
-    killer = KillInRound1(runs_dir / name, find_target)
-    killer.start()
+    killers = [KillInRound1(runs_dir / name, find) for find in find_targets]
+    for killer in killers:
+        killer.start()
     run = run_distillation(shared.config(runs_dir, name, **sections), force=bool(sections))
-    killer.join(timeout=5)
-    assert killer.error is None, killer.error
-    assert killer.killed, "the watcher found nothing to kill during round 1"
-    return run, killer.killed
+    for killer in killers:
+        killer.join(timeout=5)
+        assert killer.error is None, killer.error
+        assert killer.killed, f"the watcher {killer.find_target.__name__} found nothing to kill during round 1"
+    return run, [killer.killed for killer in killers]
 
 
 def rows(run, index: int) -> list[dict]:
@@ -139,8 +142,8 @@ def test_teacher_replica_killed_mid_generation(tiny_run, tmp_path):
                 return actor["Pid"], actor["ActorID"]
         return None
 
-    run, (pid, actor_id) = run_with_kill(tiny_run, tmp_path, "teacher_killed", busy_replica,
-                                         teacher={"batch_wait_timeout_s": 0.5, "max_batch_size": 8})
+    run, [(pid, actor_id)] = run_with_kills(tiny_run, tmp_path, "teacher_killed", busy_replica,
+                                            teacher={"batch_wait_timeout_s": 0.5, "max_batch_size": 8})
     assert {a["ActorID"]: a for a in actor_table()}[actor_id]["State"] == "DEAD"
     assert len(actor_ids(prefix) - before) >= 2, "Serve did not start a replacement replica"
 
@@ -156,36 +159,25 @@ def test_teacher_replica_killed_mid_generation(tiny_run, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)   # the first test to use a shared run also pays for making it
-def test_train_worker_killed_mid_round(tiny_run, tmp_path):
-    """A Train worker dies during round 1's fit: Ray Train (FailureConfig(max_failures=train.max_failures))
-    starts a new worker group that trains from the round's start checkpoint; only the attempt that finishes
-    reports tokens, so the round charges exactly what an uninterrupted fit does."""
-    prefix = "RayTrainWorker"
-    before = actor_ids(prefix)
+def test_train_worker_and_probe_actor_killed_in_one_round(tiny_run, tmp_path):
+    """Round 1 loses its Train worker during the fit and then a probe actor while it scores the new student.
+    Train: Ray Train (FailureConfig(max_failures=train.max_failures)) starts a new worker group that trains
+    from the round's start checkpoint; only the attempt that finishes reports tokens, so the round charges
+    exactly what an uninterrupted fit does. Probes: Ray restarts the actor (max_restarts) and re-runs its
+    scoring task (max_task_retries); the report covers every capability with the reference's scores."""
+    workers = tiny_run.cfg.resources.train_workers
+    before = actor_ids("RayTrainWorker")
     first_seen: dict[str, float] = {}
 
-    def running_worker():
-        workers = alive(prefix)
-        for w in workers:
+    def running_train_worker():
+        alive_workers = alive("RayTrainWorker")
+        for w in alive_workers:
             first_seen.setdefault(w["ActorID"], time.monotonic())
-        ready = [w for w in workers if time.monotonic() - first_seen[w["ActorID"]] > 1.0]
-        return (ready[0]["Pid"], ready[0]["ActorID"]) if len(workers) == 2 and ready else None
+        ready = [w for w in alive_workers if time.monotonic() - first_seen[w["ActorID"]] > 1.0]
+        return (ready[0]["Pid"], ready[0]["ActorID"]) if len(alive_workers) == workers and ready else None
 
-    run, (pid, actor_id) = run_with_kill(tiny_run, tmp_path, "train_killed", running_worker)
-    started = actor_ids(prefix) - before
-    assert len(started) == 2 * 2, f"expected round 1's fit + 1 restarted worker group of 2 workers, saw {len(started)}"
-    assert_same_run(run, tiny_run.run)
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1800)   # the first test to use a shared run also pays for making it
-def test_probe_actor_killed_while_scoring(tiny_run, tmp_path):
-    """A probe actor dies while scoring round 1's student: Ray restarts it (max_restarts) and re-runs its
-    scoring task (max_task_retries); the report covers every capability with the reference's scores."""
-    prefix = "ProbeEvaluator"
-
-    def scoring_actor():
-        for actor in alive(prefix):
+    def scoring_probe_actor():
+        for actor in alive("ProbeEvaluator"):
             try:     # Ray titles a worker process after the task it runs: "ray::ProbeEvaluator.score"
                 title = " ".join(psutil.Process(actor["Pid"]).cmdline())
             except psutil.Error:
@@ -194,9 +186,11 @@ def test_probe_actor_killed_while_scoring(tiny_run, tmp_path):
                 return actor["Pid"], actor["ActorID"]
         return None
 
-    run, (pid, actor_id) = run_with_kill(tiny_run, tmp_path, "probe_killed", scoring_actor)
-    restarted = {a["ActorID"]: a for a in actor_table()}[actor_id]
-    assert restarted["NumRestarts"] >= 1
+    run, [_, (_, probe_id)] = run_with_kills(tiny_run, tmp_path, "train_and_probe_killed",
+                                             running_train_worker, scoring_probe_actor)
+    started = actor_ids("RayTrainWorker") - before
+    assert len(started) == 2 * workers, f"expected round 1's fit + 1 restarted group of {workers}, saw {len(started)}"
+    assert {a["ActorID"]: a for a in actor_table()}[probe_id]["NumRestarts"] >= 1
     report = json.loads((run.round_dir(1) / "report.json").read_text())
     assert report == json.loads((tiny_run.run.round_dir(1) / "report.json").read_text())
     assert_same_run(run, tiny_run.run)
