@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# The runs of benchmarks/PROTOCOL.md on the `multitask` preset, stage by stage. Every `compare` resumes where
-# it stopped and skips finished arms, so re-running a stage after an interruption loses nothing.
+# The runs of benchmarks/PROTOCOL.md, stage by stage (`multitask` preset; Stage E: `default`). Every `compare`
+# resumes where it stopped and skips finished arms, so re-running a stage after an interruption loses nothing.
 #
 #   benchmarks/protocol.sh headroom [SEEDS]   Stage B: w = r_tau and three fixed schedules (default seeds: 0 1 2)
 #   benchmarks/protocol.sh select             ReAD variant choice on dev seeds 0-2 (banks: the other dev seeds)
 #   benchmarks/protocol.sh confirm            Stage C: nine arms on fresh seeds 10-14 (bank: all dev-seed runs)
 #   benchmarks/protocol.sh misspecified [SEEDS]   Stage D: a wrong card r on multitask (default seeds: 0 10 11 12 13 14;
 #                                                 dev seeds 0-2 go to stageD_misspecified/dev, the others beside it)
+#   benchmarks/protocol.sh wrongcard [SEEDS]      Stage E: a wrong card r on `default` (gsm8k), dev seed 0 by default:
+#                                                 the headroom check, then both ReAD variants (stageE_wrongcard/dev)
 #
 # Extra `key=value` overrides go in READ_RAY_OVERRIDES (e.g. resources for a GPU cluster); they apply to every arm
 # and must be the same for every stage. Output: benchmarks/stageB_headroom, stageC_select, stageC_confirm,
-# stageD_misspecified (dev seeds in its dev/ folder, so a glob over the confirmation arms never takes them).
+# stageD_misspecified and stageE_wrongcard (dev seeds in their dev/ folders, so a glob over the confirmation arms
+# never takes them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 READ_RAY=${READ_RAY:-read-ray}
@@ -19,11 +22,14 @@ B=benchmarks/stageB_headroom
 S=benchmarks/stageC_select
 C=benchmarks/stageC_confirm
 D=benchmarks/stageD_misspecified
+E=benchmarks/stageE_wrongcard
 RCARD='task.requirement={math: 0.6, code: 0.3, tool_use: 0.1}'   # Stage D's wrong card (the utility weighs the three equally)
+GSM8K_RCARD='task.requirement={general_knowledge: 0.6, reasoning: 0.3, math: 0.1}'   # Stage E's (maths and gk swapped)
+PRESET=multitask
 
-arm() {  # arm OUT POLICY SEED [overrides...]
+arm() {  # arm OUT POLICY SEED [overrides...], on $PRESET
   local out=$1 policy=$2 seed=$3; shift 3
-  "$READ_RAY" compare --config multitask --policies "$policy" --seeds "$seed" --out "$out" "$@" ${EXTRA[@]+"${EXTRA[@]}"}
+  "$READ_RAY" compare --config "$PRESET" --policies "$policy" --seeds "$seed" --out "$out" "$@" ${EXTRA[@]+"${EXTRA[@]}"}
 }
 
 dev_runs() {  # run folders of the multitask dev-seed arms for the given seeds (Stage B and selection arms)
@@ -72,6 +78,23 @@ case "${1:-}" in
       arm "$out/task_static_rcard" task_static "$seed" "$RCARD"
       arm "$out/read_refit_rcard" read "$seed" "$RCARD" reward.source=refit reward.refit_prior_weight=0.1
     done ;;
+  wrongcard)
+    PRESET=default
+    shift; for seed in ${@:-0}; do
+      out=$E; case $seed in 0|1|2) out=$E/dev ;; esac
+      if [ "$out" = "$E" ]; then
+        bank=$E/bank_dev_seeds.json
+        [ -f "$bank" ] || "$READ_RAY" bank --from benchmarks/compare_default*/runs/*_seed[012]* --out "$bank"
+      else
+        bank=benchmarks/stageA_default/banks/bank_not_seed$seed.json
+      fi
+      arm "$out/task_static" task_static "$seed" bandit.dev_every_rounds=1
+      arm "$out/task_static_rcard" task_static "$seed" "$GSM8K_RCARD" bandit.dev_every_rounds=1
+      arm "$out/read_refit_rcard" read "$seed" "$GSM8K_RCARD" bandit.dev_every_rounds=1 \
+          reward.source=refit reward.refit_prior_weight=0.1
+      arm "$out/read_warm_refit_rcard" read "$seed" "$GSM8K_RCARD" bandit.dev_every_rounds=1 \
+          reward.source=refit reward.refit_prior_weight=0.1 "bandit.bank_path=$bank"
+    done ;;
   *)
-    sed -n '2,13p' "$0" >&2; exit 2 ;;
+    sed -n '2,16p' "$0" >&2; exit 2 ;;
 esac
