@@ -1,9 +1,9 @@
 """Suite-wide environment: offline hubs, no Ray telemetry, loopback-only Ray (PLATFORM.md).
 
 Set before anything imports ray or transformers. `make test` runs the suite in two pytest-xdist workers
-(`-n 2 --dist loadgroup`): each worker is its own process with its own local Ray, under its own RAY_TMPDIR
-(so neither sees the other's session or `ray start` record), and the tests of one shared whole run
-(tests/runtime/conftest.py) form one group, so each shared run is made once, on one worker.
+(`-n 2`): each worker is its own process with its own local Ray, under its own RAY_TMPDIR (so neither sees
+the other's session or `ray start` record). The shared whole runs are still made once per session
+(tests/runtime/conftest.py: the first worker to ask makes one, the other reads it from disk).
 """
 
 import atexit
@@ -22,21 +22,6 @@ if os.environ.get("PYTEST_XDIST_WORKER") and "RAY_TMPDIR" not in os.environ:
     # short (Ray's socket paths must fit in 107 bytes), removed when the worker exits
     os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix=f"rr{os.environ['PYTEST_XDIST_WORKER']}-", dir="/tmp")
     atexit.register(shutil.rmtree, os.environ["RAY_TMPDIR"], ignore_errors=True)
-
-SHARED_RUNS = ("tiny_run", "piped_run")
-"""Session fixtures of tests/runtime/conftest.py that make a whole run; no test uses two of them."""
-
-
-@pytest.hookimpl(tryfirst=True)     # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist's loadgroup, the tests that read one shared run go to the same worker (one group
-    per shared run); every other test is scheduled on its own."""
-    for item in items:
-        used = [name for name in SHARED_RUNS if name in item.fixturenames]
-        assert len(used) <= 1, f"{item.nodeid} uses {used}: a test reads one shared run (their groups differ)"
-        if used:
-            item.add_marker(pytest.mark.xdist_group(used[0]))
-
 
 @pytest.fixture(scope="session")
 def teacher_dir() -> str:

@@ -5,7 +5,8 @@ Whole distillations are the slow part of the suite, so they are shared session-w
 `tiny_run` is one uninterrupted 2-round `tiny` run, `piped_run` the same with run.pipeline; both train with
 one Train worker (a fit's cost on `tiny` is nearly all process start-up, one process less per worker; the
 2-worker ZeRO path runs in test_student, and in test_identify's and test_sweep's whole runs). Each is made
-once, on first use, and inspected by many tests. Both are read-only: a test that resumes or faults a run
+once per pytest session, on first use, and inspected by many tests; under pytest-xdist (`make test`: two
+workers) the first worker to ask makes it and the other reads it from disk (`_made_once`). Both are read-only: a test that resumes or faults a run
 works on `shared.copy(...)` (a run directory moves as a folder), usually cut back to its first round
 (`rounds=1`, what a run stopped after round 0 leaves), so it pays for round 1 only. A test that must
 reconfigure a run from its start makes its own.
@@ -14,7 +15,9 @@ reconfigure a run from its start makes its own.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
+import json
 import os
 import shutil
 import sys
@@ -133,13 +136,38 @@ def _shared_run(runs_dir: Path, name: str, bank: str, *, plant_secrets: bool = F
     return SharedRun(run, cfg, output, secret)
 
 
+def _made_once(tmp_path_factory, name: str, make) -> SharedRun:
+    """`make(folder)` once per pytest session, even when pytest-xdist workers share the session: the first
+    worker to ask makes the run while it holds an exclusive lock and leaves its config, output and secret
+    beside it; a worker that asks later waits for the lock and opens what the first one made."""
+    from read_ray.config import load_config, to_yaml, validate
+    from read_ray.runtime.rundir import RunDirectory
+
+    root = tmp_path_factory.getbasetemp()       # under xdist, each worker's basetemp is a child of the session's
+    folder = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "shared_runs"
+    folder.mkdir(exist_ok=True)
+    made, config = folder / f"{name}.made.json", folder / f"{name}.config.yaml"
+    with open(folder / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not made.exists():
+            shared = make(folder)
+            config.write_text(to_yaml(shared.cfg))
+            made.write_text(json.dumps({"output": shared.output, "secret": shared.secret}))
+            return shared
+    cfg = validate(load_config(str(config)))
+    run = RunDirectory((Path(cfg.run.runs_dir) / cfg.run.name).resolve(), cfg.capabilities.names)
+    described = json.loads(made.read_text())
+    return SharedRun(run, cfg, described["output"], described["secret"])
+
+
 @pytest.fixture(scope="session")
 def tiny_run(ray_cluster, simulated_bank, tmp_path_factory) -> SharedRun:
     """The shared uninterrupted `tiny` run: 2 rounds, a bandit warm-started from `simulated_bank`, a fresh
     teacher engine every round (teacher.keep_warm false: the reference design), JSONL + TensorBoard metrics,
     secrets planted in the driver's environment (test_security_runtime)."""
-    return _shared_run(tmp_path_factory.mktemp("shared_runs"), "tiny", simulated_bank, plant_secrets=True,
-                       teacher={"keep_warm": False}, logging={"backends": ("jsonl", "tensorboard")})
+    return _made_once(tmp_path_factory, "tiny", lambda folder: _shared_run(
+        folder, "tiny", simulated_bank, plant_secrets=True, teacher={"keep_warm": False},
+        logging={"backends": ("jsonl", "tensorboard")}))
 
 
 @pytest.fixture(scope="session")
@@ -150,5 +178,5 @@ def piped_run(ray_cluster, simulated_bank, tmp_path_factory) -> SharedRun:
     time-based batching would group the requests differently, and with a random tiny model a batched
     matmul's rounding can flip a greedy near-tie and change a completion's length. Fixed batches make the
     teacher bitwise repeatable."""
-    return _shared_run(tmp_path_factory.mktemp("shared_runs"), "piped", simulated_bank,
-                       run={"pipeline": True}, teacher={"max_batch_size": 1})
+    return _made_once(tmp_path_factory, "piped", lambda folder: _shared_run(
+        folder, "piped", simulated_bank, run={"pipeline": True}, teacher={"max_batch_size": 1}))
