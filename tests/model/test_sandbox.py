@@ -553,6 +553,19 @@ def test_ptrace_without_namespaces_is_a_result(monkeypatch: pytest.MonkeyPatch) 
     assert all("Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2] for pid in children)
 
 
+
+def test_a_bootstrap_reaped_elsewhere_counts_as_exited() -> None:
+    # Under `make test` (two xdist workers, Ray in the same process) the ptrace test above once found its
+    # stopped, killed child already reaped; the supervisor must treat "no such child" as "exited".
+    import subprocess
+
+    from read_ray.content.sandbox.supervise import has_exited
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    os.waitpid(proc.pid, 0)                 # reaped behind the Popen's back
+    assert has_exited(proc)
+    proc.returncode = 0                     # so Popen's own clean-up does not wait for it
+
 # --------------------------------------------------------------------------------------------------
 # pass@1 harness: only tests that ran to their end count
 # --------------------------------------------------------------------------------------------------

@@ -73,13 +73,16 @@ def has_exited(proc: subprocess.Popen[bytes]) -> bool:
     Without a pid namespace the program itself is our child: if it stopped (``SIGSTOP``, or a signal after
     ``ptrace(PTRACE_TRACEME)``, which makes us its tracer) it can make no progress, so it is killed.
     """
-    info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WSTOPPED | os.WNOHANG | os.WNOWAIT)
-    if info is None:
-        return False
-    if info.si_code in (os.CLD_STOPPED, os.CLD_TRAPPED):
-        kill_group(proc)
-        os.waitid(os.P_PID, proc.pid, os.WSTOPPED | os.WNOHANG)  # consume the stop report
-        return False
+    try:
+        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WSTOPPED | os.WNOHANG | os.WNOWAIT)
+        if info is None:
+            return False
+        if info.si_code in (os.CLD_STOPPED, os.CLD_TRAPPED):
+            kill_group(proc)
+            os.waitid(os.P_PID, proc.pid, os.WSTOPPED | os.WNOHANG)  # consume the stop report
+            return False
+    except ChildProcessError:   # no such child any more: it exited and was reaped elsewhere (see `reap`)
+        return True
     return True
 
 
