@@ -40,7 +40,7 @@ run: setup
 	$(BIN)/read-ray run --config default
 
 test: setup
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxschedchunk=1
 
 test-fast: setup
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow"
