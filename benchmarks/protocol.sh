@@ -8,7 +8,8 @@
 #   benchmarks/protocol.sh misspecified [SEEDS]   Stage D: a wrong card r on multitask (default seeds: 0 10 11 12 13 14;
 #                                                 dev seeds 0-2 go to stageD_misspecified/dev, the others beside it)
 #   benchmarks/protocol.sh wrongcard [SEEDS]      Stage E: a wrong card r on `default` (gsm8k), dev seed 0 by default:
-#                                                 the headroom check, then both ReAD variants (stageE_wrongcard/dev)
+#                                                 the headroom check, then both ReAD variants (stageE_wrongcard/dev);
+#                                                 seeds 10-14 need STAGE_E_READ (the variant chosen on dev)
 #
 # Extra `key=value` overrides go in READ_RAY_OVERRIDES (e.g. resources for a GPU cluster); they apply to every arm
 # and must be the same for every stage. Output: benchmarks/stageB_headroom, stageC_select, stageC_confirm,
@@ -80,7 +81,13 @@ case "${1:-}" in
     done ;;
   wrongcard)
     PRESET=default
-    shift; for seed in ${@:-0}; do
+    shift
+    for seed in ${@:-0}; do   # a confirmation seed needs the chosen variant named first
+      case $seed in 0|1|2) ;; *) case ${STAGE_E_READ:-} in read_refit_rcard|read_warm_refit_rcard) ;; *)
+        echo "seed $seed is a confirmation seed: set STAGE_E_READ=read_refit_rcard or read_warm_refit_rcard" \
+             "(the variant RESULTS.md named on dev)" >&2; exit 2 ;; esac ;; esac
+    done
+    for seed in ${@:-0}; do
       out=$E; case $seed in 0|1|2) out=$E/dev ;; esac
       if [ "$out" = "$E" ]; then
         bank=$E/bank_dev_seeds.json
@@ -90,11 +97,16 @@ case "${1:-}" in
       fi
       arm "$out/task_static" task_static "$seed" bandit.dev_every_rounds=1
       arm "$out/task_static_rcard" task_static "$seed" "$GSM8K_RCARD" bandit.dev_every_rounds=1
-      arm "$out/read_refit_rcard" read "$seed" "$GSM8K_RCARD" bandit.dev_every_rounds=1 \
-          reward.source=refit reward.refit_prior_weight=0.1
-      arm "$out/read_warm_refit_rcard" read "$seed" "$GSM8K_RCARD" bandit.dev_every_rounds=1 \
-          reward.source=refit reward.refit_prior_weight=0.1 "bandit.bank_path=$bank"
+      # dev seeds: both ReAD variants; confirmation seeds: the one RESULTS.md named (STAGE_E_READ)
+      if [ "$out" != "$E" ] || [ "${STAGE_E_READ:-}" = read_refit_rcard ]; then
+        arm "$out/read_refit_rcard" read "$seed" "$GSM8K_RCARD" bandit.dev_every_rounds=1 \
+            reward.source=refit reward.refit_prior_weight=0.1
+      fi
+      if [ "$out" != "$E" ] || [ "${STAGE_E_READ:-}" = read_warm_refit_rcard ]; then
+        arm "$out/read_warm_refit_rcard" read "$seed" "$GSM8K_RCARD" bandit.dev_every_rounds=1 \
+            reward.source=refit reward.refit_prior_weight=0.1 "bandit.bank_path=$bank"
+      fi
     done ;;
   *)
-    sed -n '2,16p' "$0" >&2; exit 2 ;;
+    sed -n '2,17p' "$0" >&2; exit 2 ;;
 esac
