@@ -24,9 +24,10 @@ if os.environ.get("PYTEST_XDIST_WORKER") and "RAY_TMPDIR" not in os.environ:
     atexit.register(shutil.rmtree, os.environ["RAY_TMPDIR"], ignore_errors=True)
 
 def pytest_collection_modifyitems(config, items):
-    """Slow tests first (a stable sort, the same in every worker): under `make test`'s two workers, fed one
-    test at a time (--maxschedchunk=1), the minutes-long tests start early and the fast tier's ~1000 short
-    tests fill both workers to the end, instead of one worker finishing a long test alone."""
+    """Slow tests first (a stable sort, the same in every worker): under `make test`'s two workers, fed in
+    the smallest chunks (--maxschedchunk=1: a worker holds at most two tests), the minutes-long tests start
+    early and the fast tier's ~1000 short tests fill both workers to the end, instead of one worker
+    finishing a long test alone."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

@@ -139,7 +139,8 @@ def _shared_run(runs_dir: Path, name: str, bank: str, *, plant_secrets: bool = F
 def _made_once(tmp_path_factory, name: str, make) -> SharedRun:
     """`make(folder)` once per pytest session, even when pytest-xdist workers share the session: the first
     worker to ask makes the run while it holds an exclusive lock and leaves its config, output and secret
-    beside it; a worker that asks later waits for the lock and opens what the first one made."""
+    beside it; a worker that asks later waits for the lock and opens what the first one made, or fails at once
+    with the first one's error if making it failed."""
     from read_ray.config import load_config, to_yaml, validate
     from read_ray.runtime.rundir import RunDirectory
 
@@ -147,10 +148,18 @@ def _made_once(tmp_path_factory, name: str, make) -> SharedRun:
     folder = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "shared_runs"
     folder.mkdir(exist_ok=True)
     made, config = folder / f"{name}.made.json", folder / f"{name}.config.yaml"
+    failed = folder / f"{name}.failed.txt"
     with open(folder / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if failed.exists():      # never a second attempt on the first one's half-made folder
+            raise RuntimeError(f"the shared run {name!r} failed on the worker that made it (its report has the "
+                               f"traceback): {failed.read_text()}")
         if not made.exists():
-            shared = make(folder)
+            try:
+                shared = make(folder)
+            except BaseException as exc:     # pytest-timeout's and pytest.fail's exceptions included
+                failed.write_text(f"{type(exc).__name__}: {exc}"[-2000:])
+                raise
             config.write_text(to_yaml(shared.cfg))
             made.write_text(json.dumps({"output": shared.output, "secret": shared.secret}))
             return shared

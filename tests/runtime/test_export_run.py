@@ -9,7 +9,7 @@ from read_ray.cli import main
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)   # the first test to use a shared run also pays for making it (or waits for it)
 def test_export_a_finished_run_loads_and_generates(tiny_run, tmp_path, capsys):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
