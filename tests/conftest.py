@@ -1,8 +1,8 @@
 """Suite-wide environment: offline hubs, no Ray telemetry, loopback-only Ray (PLATFORM.md).
 
 Set before anything imports ray or transformers. `make test` runs the suite in two pytest-xdist workers
-(`-n 2 --maxschedchunk=1`, slow tests first): each worker is its own process with its own local Ray, under its own RAY_TMPDIR (so neither sees
-the other's session or `ray start` record). The shared whole runs are still made once per session
+(`-n 2 --maxschedchunk=1`, slow tests first): each worker is its own process with its own local Ray,
+under its own RAY_TMPDIR (so neither sees the other's session or `ray start` record). The shared whole runs are still made once per session
 (tests/runtime/conftest.py: the first worker to ask makes one, the other reads it from disk).
 """
 
@@ -22,6 +22,7 @@ if os.environ.get("PYTEST_XDIST_WORKER") and "RAY_TMPDIR" not in os.environ:
     # short (Ray's socket paths must fit in 107 bytes), removed when the worker exits
     os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix=f"rr{os.environ['PYTEST_XDIST_WORKER']}-", dir="/tmp")
     atexit.register(shutil.rmtree, os.environ["RAY_TMPDIR"], ignore_errors=True)
+
 
 def pytest_collection_modifyitems(config, items):
     """Slow tests first (a stable sort, the same in every worker): under `make test`'s two workers, fed in
