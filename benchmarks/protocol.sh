@@ -87,15 +87,15 @@ case "${1:-}" in
         echo "seed $seed is a confirmation seed: set STAGE_E_READ=read_refit_rcard or read_warm_refit_rcard" \
              "(the variant RESULTS.md named on dev)" >&2; exit 2 ;; esac ;; esac
     done
-    for seed in ${@:-0}; do
+    for seed in ${@:-0}; do   # the primary pair (the bar and ReAD) on every seed first, so a cut leaves pairs
       out=$E; case $seed in 0|1|2) out=$E/dev ;; esac
       if [ "$out" = "$E" ]; then
         bank=$E/bank_dev_seeds.json
         [ -f "$bank" ] || "$READ_RAY" bank --from benchmarks/compare_default*/runs/*_seed[012]* --out "$bank"
       else
         bank=benchmarks/stageA_default/banks/bank_not_seed$seed.json
+        arm "$out/task_static" task_static "$seed" bandit.dev_every_rounds=1   # dev: the headroom reference
       fi
-      arm "$out/task_static" task_static "$seed" bandit.dev_every_rounds=1
       arm "$out/task_static_rcard" task_static "$seed" "$GSM8K_RCARD" bandit.dev_every_rounds=1
       # dev seeds: both ReAD variants; confirmation seeds: the one RESULTS.md named (STAGE_E_READ)
       if [ "$out" != "$E" ] || [ "${STAGE_E_READ:-}" = read_refit_rcard ]; then
@@ -106,6 +106,9 @@ case "${1:-}" in
         arm "$out/read_warm_refit_rcard" read "$seed" "$GSM8K_RCARD" bandit.dev_every_rounds=1 \
             reward.source=refit reward.refit_prior_weight=0.1 "bandit.bank_path=$bank"
       fi
+    done
+    for seed in ${@:-0}; do   # confirmation seeds: the right card's w = r (the ceiling, reported beside)
+      case $seed in 0|1|2) ;; *) arm "$E/task_static" task_static "$seed" bandit.dev_every_rounds=1 ;; esac
     done ;;
   *)
     sed -n '2,17p' "$0" >&2; exit 2 ;;
