@@ -91,11 +91,9 @@ class RoundOutcome:
     upcoming: Choice | None       # a pipelined run's next pick, saved with the round
 
 
-def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | None = None,
-                     log=print, console=None) -> RunDirectory:
+def run_distillation(cfg: ReadConfig, *, force: bool = False, log=print, console=None) -> RunDirectory:
     """Run (or resume) a distillation in cfg.run.runs_dir/cfg.run.name; Ray must be initialised.
 
-    `max_rounds` stops after that many rounds in this call (the run resumes later where it stopped).
     `console` (default stdout) shows live stage progress when it is a terminal and `logging.progress` is on;
     otherwise each stage logs one line when it ends. Ray's own log records go to the run's `ray.log`.
     """
@@ -118,16 +116,16 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
         log(f"run {run.root}: resuming after round {state.rounds_done}" if state.rounds_done
             else f"run {run.root}: start")
 
-        clock, rounds_this_call = StageClock(), 0
+        clock = StageClock()
         with clock("bandit"):                                 # a pipelined run saved its next pick with the round
             saved = run.next_choice(state.rounds_done)
             choice = Choice(*saved) if saved else choose(setup, learner, state)
             pending = launch_generation(teacher.handle, choice.plan, cfg.run.seed) if choice else None
-        while choice and rounds_this_call != max_rounds:
-            plan, more = choice.plan, rounds_this_call + 1 != max_rounds
+        while choice:
+            plan = choice.plan
             with clock("generate_wait"):                        # the synchronisation point with the teacher
                 generation, samples, batch_rows = collect(pending, setup, progress)
-            upcoming, next_pending = pick_ahead(setup, learner, teacher, state, plan, more, clock)   # run.pipeline
+            upcoming, next_pending = pick_ahead(setup, learner, teacher, state, plan, clock)   # run.pipeline
             update = train(setup, state, plan, samples, progress)
             scores, probe_s = probe(probes, update.checkpoint_dir, cfg, progress, f"round {plan.round_index} probe")
             state, record = settle_round(state, plan, generation, *measured(setup, update, scores, probe_s),
@@ -139,10 +137,10 @@ def run_distillation(cfg: ReadConfig, *, force: bool = False, max_rounds: int | 
             outcome = RoundOutcome(plan, record, batch_rows, scores, update, dev, upcoming)
             state = commit(run, state, outcome, learner, clock)        # returns the committed state
             tracker.sync()
-            clock, rounds_this_call = StageClock(), rounds_this_call + 1
+            clock = StageClock()
             log(round_line(record, setup.caps, state, dev))
             choice, pending = ((upcoming, next_pending) if cfg.run.pipeline
-                               else next_round(setup, learner, teacher, state, clock, more))
+                               else next_round(setup, learner, teacher, state, clock))
         probes.shutdown()
         teacher.stop()
         progress.close()
@@ -163,24 +161,22 @@ def choose(setup: Setup, learner, planning_state: RoundState) -> Choice | None:
                                   max_new_tokens=setup.max_new_tokens, seed=setup.cfg.run.seed))
 
 
-def pick_ahead(setup: Setup, learner, teacher: TeacherApp, state: RoundState, plan: RoundPlan, more: bool,
+def pick_ahead(setup: Setup, learner, teacher: TeacherApp, state: RoundState, plan: RoundPlan,
                clock: StageClock):
     """With `run.pipeline`: (round t+1's pick, its generation in flight) before round t trains, chosen from
-    `provisional_state` (feedback one round late, round t's caps reserved); the generation starts only when
-    this call runs another round. (None, None) without pipelining or when the budget is spent."""
+    `provisional_state` (feedback one round late, round t's caps reserved). (None, None) without pipelining
+    or when the budget is spent."""
     if not setup.cfg.run.pipeline:
         return None, None
     with clock("bandit"):
         upcoming = choose(setup, learner, provisional_state(state, plan))
-        pending = launch_generation(teacher.handle, upcoming.plan, setup.cfg.run.seed) if upcoming and more else None
+        pending = launch_generation(teacher.handle, upcoming.plan, setup.cfg.run.seed) if upcoming else None
     return upcoming, pending
 
 
-def next_round(setup: Setup, learner, teacher: TeacherApp, state: RoundState, clock: StageClock, more: bool):
+def next_round(setup: Setup, learner, teacher: TeacherApp, state: RoundState, clock: StageClock):
     """Without pipelining: (the next pick, its generation in flight) after the committed round, the teacher
-    restarted first unless `teacher.keep_warm`; (None, None) when this call stops or the budget is spent."""
-    if not more:
-        return None, None
+    restarted first unless `teacher.keep_warm`; (None, None) when the budget is spent."""
     with clock("bandit"):
         choice = choose(setup, learner, state)
     if choice is None:
