@@ -45,13 +45,14 @@ def engine_rows(cfg, prompts: list[str], max_new_tokens: int, batch_sizes: list[
     t0 = time.perf_counter()
     engine = HFEngine(cfg.teacher.model, num_threads=cfg.teacher.num_threads, temperature=0.0)
     load_s = time.perf_counter() - t0
-    engine.generate(prompts[:1], [max_new_tokens], seed=0)           # warm-up, not timed
+    engine.generate(prompts[:1], [max_new_tokens], seeds=[0])           # warm-up, not timed
     rows = []
     for b in batch_sizes:
         t0 = time.perf_counter()
         completions = []
         for k in range(0, len(prompts), b):
-            completions += engine.generate(prompts[k:k + b], [max_new_tokens] * len(prompts[k:k + b]), seed=0)
+            completions += engine.generate(prompts[k:k + b], [max_new_tokens] * len(prompts[k:k + b]),
+                                           seeds=range(k, k + len(prompts[k:k + b])))
         seconds = time.perf_counter() - t0
         tokens = [c.completion_tokens for c in completions]
         rows.append({"batch_size": b, "seconds": round(seconds, 2), "completion_tokens": sum(tokens),

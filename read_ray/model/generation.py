@@ -4,9 +4,10 @@
 and tokenised without the tokenizer's own special tokens, :func:`read_ray.model.loading.prompt_token_ids`),
 left-pads the batch and decodes with its own KV-cached loop over the model's forward pass:
 
-* greedy (``temperature == 0``) or sampled (``temperature > 0``, optional nucleus ``top_p``). Sampling
-  draws from a local ``torch.Generator`` seeded with ``seed``: the same inputs and seed give the same
-  outputs, and torch's global RNG is never touched;
+* greedy (``temperature == 0``) or sampled (``temperature > 0``, optional nucleus ``top_p``). Each prompt
+  samples from its own local ``torch.Generator`` (seed ``seeds[i]``, or ``seed + i`` for one int): a
+  prompt's completion depends on its text, limit and seed, not on which other prompts share its batch
+  (a Serve batch is formed by arrival time), and torch's global RNG is never touched;
 * a per-prompt ``max_new_tokens``: a row stops at its own limit or at an end-of-sequence token, and
   finished rows are dropped from the batch (and from the KV cache), so a long request does not make
   the short ones pay for its length;
@@ -18,9 +19,9 @@ left-pads the batch and decodes with its own KV-cached loop over the model's for
 * optional top-k log-probabilities per completion token (``topk > 0``): the k most likely ids of the
   model's *unprocessed* next-token distribution (temperature 1, no top-p), for distillation.
 
-Greedy output does not depend on the other prompts of the batch: positions are computed from the
-attention mask (so left padding shifts nothing), padded keys are masked out, and each row's argmax only
-reads its own logits. The only coupling left is floating-point rounding in batched matmuls (~1e-6),
+A completion does not depend on the other prompts of the batch, greedy or sampled: positions are
+computed from the attention mask (so left padding shifts nothing), padded keys are masked out, and each
+row's argmax or draw reads only its own logits and its own generator. The only coupling left is floating-point rounding in batched matmuls (~1e-6),
 which could flip an exact near-tie; the tests check batch invariance on the real teacher and tiny models.
 """
 
@@ -123,26 +124,47 @@ def _limits(max_new_tokens: int | Sequence[int], n: int) -> list[int]:
     return limits
 
 
+def _seeds(seed: int | Sequence[int], n: int) -> list[int]:
+    """One sampling seed per prompt: ``seed + i`` for one int, else the sequence as given."""
+    try:
+        if isinstance(seed, Sequence) and not isinstance(seed, (str, bytes)):
+            seeds = [_as_count(s) for s in seed]
+        else:
+            return [_as_count(seed) + i for i in range(n)]
+    except TypeError:
+        raise TypeError(f"seed must be an int or a sequence of ints, got {seed!r}") from None
+    if len(seeds) != n:
+        raise ValueError(f"seed has {len(seeds)} entries for {n} prompts: give one per prompt or one int")
+    return seeds
+
+
 def next_tokens(
-    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
+    logits: torch.Tensor, temperature: float, top_p: float, generators: Sequence[torch.Generator] | None
 ) -> torch.Tensor:
-    """One token per row from float32 logits [rows, vocab]."""
+    """One token per row from float32 logits [rows, vocab]; sampled row ``r`` draws from ``generators[r]``
+    alone, so a row's token does not depend on the other rows (greedy when ``temperature == 0``)."""
     if temperature == 0.0:
         return torch.argmax(logits, dim=-1)
+    if generators is None or len(generators) != logits.shape[0]:
+        raise ValueError(f"sampling needs one generator per row ({logits.shape[0]} rows)")
     probs = torch.softmax(logits / temperature, dim=-1)
+    return torch.stack([_sample(row, top_p, gen) for row, gen in zip(probs, generators, strict=True)])
+
+
+def _sample(probs: torch.Tensor, top_p: float, generator: torch.Generator) -> torch.Tensor:
+    """One token id from one row's probabilities [vocab], nucleus ``top_p``."""
     if top_p >= 1.0:
-        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        return torch.multinomial(probs, 1, generator=generator)[0]
     # Nucleus: keep the most likely tokens while the mass strictly before them is < top_p (the top token
-    # always survives). Exact fast path: when the top _NUCLEUS_K tokens of every row already hold top_p of
-    # the mass, no token outside them can be kept, so a top-k replaces the full sort of the vocabulary.
+    # always survives). Exact fast path: when the top _NUCLEUS_K tokens already hold top_p of the mass,
+    # no token outside them can be kept, so a top-k replaces the full sort of the vocabulary.
     k = min(_NUCLEUS_K, probs.shape[-1])
-    values, order = torch.topk(probs, k, dim=-1)
-    if k < probs.shape[-1] and not bool((values.sum(dim=-1) >= top_p).all()):
-        values, order = torch.sort(probs, dim=-1, descending=True)
+    values, order = torch.topk(probs, k)
+    if k < probs.shape[-1] and float(values.sum()) < top_p:
+        values, order = torch.sort(probs, descending=True)
     before = torch.cumsum(values, dim=-1) - values
     values = values.masked_fill(before >= top_p, 0.0)
-    choice = torch.multinomial(values, 1, generator=generator)
-    return order.gather(-1, choice).squeeze(-1)
+    return order[torch.multinomial(values, 1, generator=generator)[0]]
 
 
 def _forward_params(model) -> frozenset[str]:
@@ -178,14 +200,15 @@ def generate_batch(
     max_new_tokens: int | Sequence[int],
     temperature: float = 0.0,
     top_p: float = 1.0,
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     chat: bool = True,
     topk: int = 0,
 ) -> list[Completion]:
     """Generate one completion per prompt, in prompt order (see the module docstring).
 
     ``max_new_tokens`` is one limit for all prompts or one per prompt (0 gives an empty completion).
-    ``temperature == 0`` is greedy decoding (``top_p`` and ``seed`` are then unused).
+    ``seed`` is one sampling seed per prompt, or one int (prompt ``i`` then gets ``seed + i``, as the vLLM
+    engine does). ``temperature == 0`` is greedy decoding (``top_p`` and ``seed`` are then unused).
     """
     if isinstance(prompts, str):
         raise TypeError("prompts must be a sequence of strings, not a single string")
@@ -198,6 +221,7 @@ def generate_batch(
         raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
     if isinstance(topk, bool) or not isinstance(topk, int) or topk < 0:
         raise ValueError(f"topk must be an int >= 0, got {topk!r}")
+    seeds = _seeds(seed, n)
     if n == 0:
         return []
 
@@ -207,7 +231,7 @@ def generate_batch(
     top: list[list[tuple[tuple[int, float], ...]]] = [[] for _ in range(n)]
     active = [i for i in range(n) if limits[i] > 0]
     if active:
-        _decode(model, tokenizer, ids, limits, active, generated, stopped, top, temperature, top_p, seed, topk)
+        _decode(model, tokenizer, ids, limits, active, generated, stopped, top, temperature, top_p, seeds, topk)
 
     out = []
     for i in range(n):
@@ -226,7 +250,7 @@ def generate_batch(
     return out
 
 
-def _decode(model, tokenizer, ids, limits, active, generated, stopped, top, temperature, top_p, seed, topk) -> None:
+def _decode(model, tokenizer, ids, limits, active, generated, stopped, top, temperature, top_p, seeds, topk) -> None:
     device = model.device
     eos = eos_token_ids(model, tokenizer)
     pad = tokenizer.pad_token_id
@@ -240,10 +264,10 @@ def _decode(model, tokenizer, ids, limits, active, generated, stopped, top, temp
         mask[row, width - len(ids[i]) :] = 1
     input_ids, mask = input_ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    generator = None
-    if temperature > 0.0:
-        generator = torch.Generator(device=device)
-        generator.manual_seed(int(seed))
+    generators: dict[int, torch.Generator] = {}
+    if temperature > 0.0:  # one per prompt; key -1 draws for finished rows the cache could not drop (discarded)
+        generators = {i: torch.Generator(device=device).manual_seed(seeds[i]) for i in active}
+        generators[-1] = torch.Generator(device=device)
     eos_tensor = torch.tensor(sorted(eos), dtype=torch.long, device=device) if eos else None
 
     rows = list(active)  # original index of each batch row; -1 once finished (when rows cannot be dropped)
@@ -256,7 +280,7 @@ def _decode(model, tokenizer, ids, limits, active, generated, stopped, top, temp
     step = 0
     while True:
         logits = out.logits[:, -1, :].float()
-        token = next_tokens(logits, temperature, top_p, generator)
+        token = next_tokens(logits, temperature, top_p, [generators[i] for i in rows] if generators else None)
         if topk > 0:
             k = min(topk, logits.shape[-1])
             values, indices = torch.topk(torch.log_softmax(logits, dim=-1), k, dim=-1)

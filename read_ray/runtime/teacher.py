@@ -20,7 +20,6 @@ default).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
@@ -34,7 +33,10 @@ APP_NAME = "read_ray_teacher"
 
 class TeacherEngine(Protocol):
     def generate(self, prompts: Sequence[str], max_new_tokens: Sequence[int], *,
-                 seed: int) -> list[Completion] | Awaitable[list[Completion]]: ...
+                 seeds: Sequence[int]) -> list[Completion] | Awaitable[list[Completion]]:
+        """One completion per prompt; a sampled one depends on its prompt, limit and seed only."""
+        ...
+
     def count_prompt_tokens(self, prompts: Sequence[str]) -> list[int]: ...
 
 
@@ -54,11 +56,13 @@ class HFEngine:
             self.model = self.model.to("cuda")
         self.temperature, self.top_p, self.topk = temperature, top_p, topk
 
-    def generate(self, prompts: Sequence[str], max_new_tokens: Sequence[int], *, seed: int) -> list[Completion]:
+    def generate(self, prompts: Sequence[str], max_new_tokens: Sequence[int], *,
+                 seeds: Sequence[int]) -> list[Completion]:
         from read_ray.model.generation import generate_batch
 
         return generate_batch(self.model, self.tokenizer, list(prompts), max_new_tokens=list(max_new_tokens),
-                              temperature=self.temperature, top_p=self.top_p, seed=seed, chat=True, topk=self.topk)
+                              temperature=self.temperature, top_p=self.top_p, seed=list(seeds), chat=True,
+                              topk=self.topk)
 
     def count_prompt_tokens(self, prompts: Sequence[str]) -> list[int]:
         from read_ray.model.loading import prompt_token_ids
@@ -87,17 +91,17 @@ class VLLMEngine:
         self.tokenizer = load_tokenizer(self.path)      # ids are made here, the same way as the HF engine's
         self.temperature, self.top_p, self.topk = temperature, top_p, topk
 
-    def _requests(self, prompts: Sequence[str], max_new_tokens: Sequence[int], seed: int) -> list:
+    def _requests(self, prompts: Sequence[str], max_new_tokens: Sequence[int], seeds: Sequence[int]) -> list:
         """(prompt ids, TokensPrompt, SamplingParams) per prompt: vLLM gets ids, so it adds no BOS of its own."""
         from vllm import SamplingParams
 
         from read_ray.model.loading import prompt_token_ids
 
         return [(ids, {"prompt_token_ids": ids},
-                 SamplingParams(temperature=self.temperature, top_p=self.top_p, max_tokens=int(m), seed=seed + i,
+                 SamplingParams(temperature=self.temperature, top_p=self.top_p, max_tokens=int(m), seed=int(s),
                                 logprobs=self.topk or None))
-                for i, (ids, m) in enumerate(zip(prompt_token_ids(self.tokenizer, list(prompts)), max_new_tokens,
-                                                 strict=True))]
+                for ids, m, s in zip(prompt_token_ids(self.tokenizer, list(prompts)), max_new_tokens, seeds,
+                                     strict=True)]
 
     def _completion(self, prompt_ids: list[int], out) -> Completion:
         best = out.outputs[0]
@@ -110,8 +114,9 @@ class VLLMEngine:
         return Completion(best.text, len(prompt_ids), len(ids), topk, tuple(prompt_ids), ids,
                           "stop" if best.finish_reason == "stop" else "length")
 
-    def generate(self, prompts: Sequence[str], max_new_tokens: Sequence[int], *, seed: int) -> list[Completion]:
-        requests = self._requests(prompts, max_new_tokens, seed)
+    def generate(self, prompts: Sequence[str], max_new_tokens: Sequence[int], *,
+                 seeds: Sequence[int]) -> list[Completion]:
+        requests = self._requests(prompts, max_new_tokens, seeds)
         outputs = self.llm.generate([r[1] for r in requests], [r[2] for r in requests], use_tqdm=False)
         return [self._completion(r[0], out) for r, out in zip(requests, outputs, strict=True)]
 
@@ -138,7 +143,7 @@ class AsyncVLLMEngine(VLLMEngine):
         self._next_id = 0
 
     async def generate(self, prompts: Sequence[str], max_new_tokens: Sequence[int], *,
-                       seed: int) -> list[Completion]:
+                       seeds: Sequence[int]) -> list[Completion]:
         async def one(prompt_ids, prompt, params) -> Completion:
             self._next_id += 1
             final = None
@@ -146,7 +151,7 @@ class AsyncVLLMEngine(VLLMEngine):
                 final = out
             return self._completion(prompt_ids, final)
 
-        return list(await asyncio.gather(*(one(*r) for r in self._requests(prompts, max_new_tokens, seed))))
+        return list(await asyncio.gather(*(one(*r) for r in self._requests(prompts, max_new_tokens, seeds))))
 
 
 def make_engine_factory(cfg: ReadConfig) -> Callable[[], TeacherEngine]:
@@ -157,12 +162,6 @@ def make_engine_factory(cfg: ReadConfig) -> Callable[[], TeacherEngine]:
         return lambda: AsyncVLLMEngine(t.model, tensor_parallel_size=t.tensor_parallel_size, temperature=t.temperature,
                                   top_p=t.top_p, topk=topk)
     return lambda: HFEngine(t.model, num_threads=t.num_threads, temperature=t.temperature, top_p=t.top_p, topk=topk)
-
-
-def batch_seed(seeds: Sequence[int]) -> int:
-    """One decoding seed for a Serve batch, a pure function of its members' seeds (order-free)."""
-    digest = hashlib.sha256(",".join(map(str, sorted(seeds))).encode()).digest()
-    return int.from_bytes(digest[:4], "little")
 
 
 def build_app(cfg: ReadConfig, engine_factory: Callable[[], TeacherEngine] | None = None):
@@ -184,13 +183,13 @@ def build_app(cfg: ReadConfig, engine_factory: Callable[[], TeacherEngine] | Non
             # a blocking engine decodes in a worker thread: the event loop keeps serving meanwhile
             completions = await asyncio.to_thread(self.engine.generate, [r["prompt"] for r in requests],
                                                   [int(r["max_new_tokens"]) for r in requests],
-                                                  seed=batch_seed([int(r.get("seed", 0)) for r in requests]))
+                                                  seeds=[int(r.get("seed", 0)) for r in requests])
             return [asdict(c) for c in completions]
 
         async def generate(self, prompt: str, max_new_tokens: int, seed: int = 0) -> dict:
             """One completion: batched by Serve for a blocking engine, sent straight to an async one."""
             if self.continuous:
-                completion, = await self.engine.generate([prompt], [int(max_new_tokens)], seed=int(seed))
+                completion, = await self.engine.generate([prompt], [int(max_new_tokens)], seeds=[int(seed)])
                 return asdict(completion)
             return await self.generate_one({"prompt": prompt, "max_new_tokens": max_new_tokens, "seed": seed})
 

@@ -36,7 +36,7 @@ def _teacher_samples(teacher_dir: str, topk: int) -> list:
 
     engine = HFEngine(teacher_dir, num_threads=2, temperature=0.0, topk=topk)
     prompts = [f"What is {a} + {b}?" for a in range(6) for b in range(4)]
-    completions = engine.generate(prompts, [24] * len(prompts), seed=0)
+    completions = engine.generate(prompts, [24] * len(prompts), seeds=range(len(prompts)))
     del engine
     torch.cuda.empty_cache()
     return [make_sample(None, c.prompt_ids, c.completion_ids, "math", topk=c.topk_logprobs) for c in completions]
@@ -84,8 +84,8 @@ def test_hf_engine_generates_on_cuda_with_exact_counts_and_topk(teacher_dir):
     prompts = ["What is 12 + 30?", "Name a colour of the sky.", "Write one word: hello."]
     engine = HFEngine(teacher_dir, num_threads=2, temperature=0.0, top_p=1.0, topk=5)
     assert next(engine.model.parameters()).is_cuda
-    first = engine.generate(prompts, [16] * len(prompts), seed=0)
-    again = engine.generate(prompts, [16] * len(prompts), seed=1)       # greedy: the seed does not matter
+    first = engine.generate(prompts, [16] * len(prompts), seeds=[0] * len(prompts))
+    again = engine.generate(prompts, [16] * len(prompts), seeds=[1] * len(prompts))   # greedy: seeds unused
     assert [c.text for c in first] == [c.text for c in again]
     assert [c.prompt_tokens for c in first] == engine.count_prompt_tokens(prompts)
     for c in first:
@@ -125,5 +125,5 @@ def test_vllm_engine_counts_match_the_hf_engine(teacher_dir):
     hf = HFEngine(teacher_dir, num_threads=2, temperature=0.0, top_p=1.0, topk=0)
     vl = VLLMEngine(teacher_dir, tensor_parallel_size=1, temperature=0.0, top_p=1.0, topk=0)
     assert vl.count_prompt_tokens(prompts) == hf.count_prompt_tokens(prompts)
-    for c in vl.generate(prompts, [24] * len(prompts), seed=0):
+    for c in vl.generate(prompts, [24] * len(prompts), seeds=range(len(prompts))):
         assert c.text.strip() and 0 < c.completion_tokens <= 24

@@ -172,6 +172,30 @@ def test_seeded_sampling_is_reproducible_and_leaves_the_global_rng_alone(tiny):
         generate_batch(model, tok, PROMPTS, max_new_tokens=4, temperature=1.0, top_p=0.0)
 
 
+def test_a_sampled_completion_depends_on_its_own_seed_not_on_its_batch(tiny):
+    """A Serve batch is formed by arrival time: each prompt samples from its own seeded generator, so the
+    same request gives the same completion whichever requests share its batch. The tiny random model is
+    nearly flat (top-1 log-prob about -10), where ~1e-6 batched rounding can reorder near-tied tokens in
+    the nucleus sort; a low temperature gives it a real teacher's peaked distribution (still not greedy)."""
+    model, tok = tiny
+    kw = {"max_new_tokens": [6, 9, 4, 12, 7], "temperature": 0.05, "top_p": 0.95}
+    seeds = [11, 12, 13, 14, 15]
+    together = generate_batch(model, tok, PROMPTS, seed=seeds, **kw)
+    alone = [generate_batch(model, tok, [p], **{**kw, "max_new_tokens": [m]}, seed=[s])[0]
+             for p, m, s in zip(PROMPTS, kw["max_new_tokens"], seeds, strict=True)]
+    assert [c.completion_ids for c in together] == [c.completion_ids for c in alone]
+    reordered = generate_batch(model, tok, PROMPTS[::-1], **{**kw, "max_new_tokens": kw["max_new_tokens"][::-1]},
+                               seed=seeds[::-1])
+    assert [c.completion_ids for c in reordered[::-1]] == [c.completion_ids for c in together]
+    greedy = generate_batch(model, tok, PROMPTS, max_new_tokens=kw["max_new_tokens"])
+    assert [c.completion_ids for c in together] != [c.completion_ids for c in greedy]
+    assert generate_batch(model, tok, PROMPTS, seed=11, **kw) == together   # one int: prompt i gets seed + i
+    with pytest.raises(ValueError, match="one per prompt"):
+        generate_batch(model, tok, PROMPTS, seed=[1, 2], **kw)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        generate_batch(model, tok, PROMPTS, seed="7", **kw)
+
+
 def test_nucleus_sampling_keeps_only_the_top_p_mass():
     gen = torch.Generator().manual_seed(0)
     # Peaked rows (fast top-k path): the nucleus for top_p=0.8 is the first two tokens of each row.
@@ -180,12 +204,12 @@ def test_nucleus_sampling_keeps_only_the_top_p_mass():
     peaked[1, [7, 2]] = torch.log(torch.tensor([0.6, 0.3]))
     seen = [set(), set()]
     for _ in range(200):
-        for row, token in enumerate(generation.next_tokens(peaked, 1.0, 0.8, gen).tolist()):
+        for row, token in enumerate(generation.next_tokens(peaked, 1.0, 0.8, [gen, gen]).tolist()):
             seen[row].add(token)
     assert seen == [{5, 9}, {7, 2}]
     # A flat row needs the full sort: half the vocabulary is kept.
     flat = torch.zeros((1, 1000))
-    drawn = {int(generation.next_tokens(flat, 1.0, 0.5, gen)) for _ in range(300)}
+    drawn = {int(generation.next_tokens(flat, 1.0, 0.5, [gen])) for _ in range(300)}
     assert 100 < len(drawn) <= 500
 
 

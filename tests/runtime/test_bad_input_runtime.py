@@ -112,7 +112,7 @@ class HalfEmptyEngine:
     """A teacher (our engine protocol) that answers prompts marked 'silent' with an immediate end of text:
     one completion token paid for, no text."""
 
-    def generate(self, prompts, max_new_tokens, *, seed):
+    def generate(self, prompts, max_new_tokens, *, seeds):
         return [Completion("" if "silent" in p else "The answer is 4.", len(p.split()), 1 if "silent" in p else 5)
                 for p in prompts]
 

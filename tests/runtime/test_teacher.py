@@ -17,7 +17,7 @@ from read_ray.model.generation import Completion
 from read_ray.model.training import IGNORE_INDEX, collate
 from read_ray.runtime.cluster import free_ports
 from read_ray.runtime.supervision import collect_generation, launch_generation
-from read_ray.runtime.teacher import HFEngine, batch_seed, start_teacher, stop_teacher
+from read_ray.runtime.teacher import HFEngine, start_teacher, stop_teacher
 
 PROMPTS = ["What is 2 + 2?", "Name a colour.", "Write one word.", "Count to three."]
 
@@ -25,9 +25,9 @@ PROMPTS = ["What is 2 + 2?", "Name a colour.", "Write one word.", "Count to thre
 class RecordingEngine:
     """A fake at the engine boundary (our own protocol): echoes prompts, tagged with the batch size it saw."""
 
-    def generate(self, prompts, max_new_tokens, *, seed):
-        return [Completion(f"{len(prompts)}|{p.upper()[:m]}", len(p.split()), min(m, len(p)), None)
-                for p, m in zip(prompts, max_new_tokens, strict=True)]
+    def generate(self, prompts, max_new_tokens, *, seeds):
+        return [Completion(f"{len(prompts)}|{p.upper()[:m]}|{s}", len(p.split()), min(m, len(p)), None)
+                for p, m, s in zip(prompts, max_new_tokens, seeds, strict=True)]
 
     def count_prompt_tokens(self, prompts):
         return [len(p.split()) for p in prompts]
@@ -36,9 +36,9 @@ class RecordingEngine:
 class SlowEngine(RecordingEngine):
     """A blocking engine that takes 3 s per batch, like a long decode."""
 
-    def generate(self, prompts, max_new_tokens, *, seed):
+    def generate(self, prompts, max_new_tokens, *, seeds):
         time.sleep(3.0)
-        return super().generate(prompts, max_new_tokens, seed=seed)
+        return super().generate(prompts, max_new_tokens, seeds=seeds)
 
 
 class AsyncEngine:
@@ -48,12 +48,12 @@ class AsyncEngine:
     def __init__(self):
         self.inside = self.peak = 0
 
-    async def generate(self, prompts, max_new_tokens, *, seed):
+    async def generate(self, prompts, max_new_tokens, *, seeds):
         self.inside += 1
         self.peak = max(self.peak, self.inside)
         await asyncio.sleep(0.5)
         self.inside -= 1
-        return [Completion(f"{len(prompts)}|{self.peak}|{seed}", 1, 1) for _ in prompts]
+        return [Completion(f"{len(prompts)}|{self.peak}|{s}", 1, 1) for s in seeds]
 
     def count_prompt_tokens(self, prompts):
         return [1 for _ in prompts]
@@ -67,7 +67,7 @@ def test_deployment_matches_engine_and_serves_http(ray_cluster, tiny_dir):
                                                 "http_port": port, "max_batch_size": 4},
                   train={"loss": "topk_kd", "kd_top_k": 3})
     engine = HFEngine(tiny_dir, num_threads=1, topk=3)
-    direct = engine.generate(PROMPTS, [8] * len(PROMPTS), seed=0)
+    direct = engine.generate(PROMPTS, [8] * len(PROMPTS), seeds=range(len(PROMPTS)))
     handle = start_teacher(cfg)
     try:
         responses = [handle.generate.remote(p, 8, seed=i) for i, p in enumerate(PROMPTS)]
@@ -120,6 +120,7 @@ def test_serve_batches_concurrent_requests(ray_cluster):
         results = asyncio.run(burst())
         sizes = [int(r["text"].split("|")[0]) for r in results]
         assert [r["text"].split("|")[1] for r in results] == [f"PROMPT NUMBER {i}"[:5] for i in range(8)]
+        assert [r["text"].split("|")[2] for r in results] == [str(i) for i in range(8)]   # each its own seed
         assert max(sizes) <= 4 and max(sizes) > 1            # batched, never beyond max_batch_size
     finally:
         stop_teacher()
@@ -135,7 +136,7 @@ def test_a_decoding_batch_does_not_block_the_replica(ray_cluster):
         start = time.perf_counter()
         assert handle.count_prompt_tokens.remote(["two words"]).result(timeout_s=60) == [2]
         assert time.perf_counter() - start < 1.5             # answered during the 3 s decode, not after it
-        assert pending.result(timeout_s=60)["text"] == "1|A LON"
+        assert pending.result(timeout_s=60)["text"] == "1|A LON|0"
     finally:
         stop_teacher()
 
@@ -152,7 +153,3 @@ def test_an_async_engine_gets_every_request_concurrently(ray_cluster):
         assert max(int(t[1]) for t in texts) > 4                     # in the engine together, beyond a batch
     finally:
         stop_teacher()
-
-
-def test_batch_seed_is_order_free():
-    assert batch_seed([3, 1, 2]) == batch_seed([1, 2, 3]) != batch_seed([1, 2, 4])

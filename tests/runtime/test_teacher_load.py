@@ -37,7 +37,7 @@ def test_burst_over_handle_and_http_keeps_exact_token_counts(ray_cluster, tiny_d
                                                 "max_batch_size": 8, "max_ongoing_requests": 16})
     prompts = burst_prompts(BURST)
     engine = HFEngine(tiny_dir, num_threads=1)
-    alone = [engine.generate([p], [MAX_NEW_TOKENS], seed=0)[0] for p in prompts]
+    alone = [engine.generate([p], [MAX_NEW_TOKENS], seeds=[0])[0] for p in prompts]
     counted = engine.count_prompt_tokens(prompts)
     handle = start_teacher(cfg)
     try:
