@@ -30,8 +30,9 @@ def probe_suite_with_references(cfg: ReadConfig) -> dict:
         out = []
         for start in range(0, len(prompts), cfg.teacher.max_batch_size):
             chunk = prompts[start:start + cfg.teacher.max_batch_size]
-            out += [c.text for c in generate_batch(teacher[0], teacher[1], chunk, max_new_tokens=cfg.teacher.max_new_tokens,
-                                                   temperature=cfg.teacher.temperature, top_p=cfg.teacher.top_p)]
+            completions = generate_batch(teacher[0], teacher[1], chunk, max_new_tokens=cfg.teacher.max_new_tokens,
+                                         temperature=cfg.teacher.temperature, top_p=cfg.teacher.top_p, seed=start)
+            out += [c.text for c in completions]
         return out
 
     return attach_references(suite, generate, probe_references_dir(), teacher_id=reference_id(cfg))

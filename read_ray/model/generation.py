@@ -21,8 +21,10 @@ left-pads the batch and decodes with its own KV-cached loop over the model's for
 
 A completion does not depend on the other prompts of the batch, greedy or sampled: positions are
 computed from the attention mask (so left padding shifts nothing), padded keys are masked out, and each
-row's argmax or draw reads only its own logits and its own generator. The only coupling left is floating-point rounding in batched matmuls (~1e-6),
-which could flip an exact near-tie; the tests check batch invariance on the real teacher and tiny models.
+row's argmax or draw reads only its own logits and its own generator (one uniform per row and step,
+whichever path the nucleus takes). The only coupling left is floating-point rounding in batched matmuls
+(~1e-6), which could flip an exact near-tie; the tests check batch invariance greedy on the real teacher,
+greedy and sampled on tiny models.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["Completion", "generate_batch", "render_prompts", "eos_token_ids", "next_tokens"]
 
 _NUCLEUS_K = 256  # candidates for the top-p fast path (see next_tokens)
+_SEED_LIMIT = 2**64  # torch.Generator.manual_seed takes [0, 2**64) (negatives alias large seeds)
 
 
 @dataclass(frozen=True)
@@ -124,47 +127,65 @@ def _limits(max_new_tokens: int | Sequence[int], n: int) -> list[int]:
     return limits
 
 
+def check_seed(seed: object) -> int:
+    """A decoding seed as an int in [0, 2**64), or a clear error (before any work is done)."""
+    try:
+        value = _as_count(seed)
+    except TypeError:
+        raise TypeError(f"a decoding seed must be an int, got {seed!r}") from None
+    if not 0 <= value < _SEED_LIMIT:
+        raise ValueError(f"a decoding seed must be in [0, 2**64), got {value}")
+    return value
+
+
 def _seeds(seed: int | Sequence[int], n: int) -> list[int]:
     """One sampling seed per prompt: ``seed + i`` for one int, else the sequence as given."""
     try:
-        if isinstance(seed, Sequence) and not isinstance(seed, (str, bytes)):
-            seeds = [_as_count(s) for s in seed]
-        else:
-            return [_as_count(seed) + i for i in range(n)]
+        base = _as_count(seed)
     except TypeError:
-        raise TypeError(f"seed must be an int or a sequence of ints, got {seed!r}") from None
-    if len(seeds) != n:
-        raise ValueError(f"seed has {len(seeds)} entries for {n} prompts: give one per prompt or one int")
-    return seeds
+        if isinstance(seed, (str, bytes)):
+            raise TypeError(f"seed must be an int or a sequence of ints, got {seed!r}") from None
+        try:
+            seeds = list(seed)  # type: ignore[arg-type]
+        except TypeError:
+            raise TypeError(f"seed must be an int or a sequence of ints, got {seed!r}") from None
+        if len(seeds) != n:
+            raise ValueError(f"seed has {len(seeds)} entries for {n} prompts: give one per prompt or one int") from None
+    else:
+        seeds = [base + i for i in range(n)]
+    return [check_seed(s) for s in seeds]
 
 
 def next_tokens(
     logits: torch.Tensor, temperature: float, top_p: float, generators: Sequence[torch.Generator] | None
 ) -> torch.Tensor:
-    """One token per row from float32 logits [rows, vocab]; sampled row ``r`` draws from ``generators[r]``
-    alone, so a row's token does not depend on the other rows (greedy when ``temperature == 0``)."""
+    """One token per row from float32 logits [rows, vocab]: the argmax when ``temperature == 0``, else an
+    inverse-CDF draw with one uniform from the row's own ``generators[r]``, so a row's token, and the state
+    its generator is left in, do not depend on the other rows or on which nucleus path ran."""
     if temperature == 0.0:
         return torch.argmax(logits, dim=-1)
     if generators is None or len(generators) != logits.shape[0]:
         raise ValueError(f"sampling needs one generator per row ({logits.shape[0]} rows)")
     probs = torch.softmax(logits / temperature, dim=-1)
-    return torch.stack([_sample(row, top_p, gen) for row, gen in zip(probs, generators, strict=True)])
-
-
-def _sample(probs: torch.Tensor, top_p: float, generator: torch.Generator) -> torch.Tensor:
-    """One token id from one row's probabilities [vocab], nucleus ``top_p``."""
-    if top_p >= 1.0:
-        return torch.multinomial(probs, 1, generator=generator)[0]
-    # Nucleus: keep the most likely tokens while the mass strictly before them is < top_p (the top token
-    # always survives). Exact fast path: when the top _NUCLEUS_K tokens already hold top_p of the mass,
-    # no token outside them can be kept, so a top-k replaces the full sort of the vocabulary.
-    k = min(_NUCLEUS_K, probs.shape[-1])
-    values, order = torch.topk(probs, k)
-    if k < probs.shape[-1] and float(values.sum()) < top_p:
-        values, order = torch.sort(probs, descending=True)
-    before = torch.cumsum(values, dim=-1) - values
-    values = values.masked_fill(before >= top_p, 0.0)
-    return order[torch.multinomial(values, 1, generator=generator)[0]]
+    uniform = torch.stack([torch.rand((), generator=g, device=probs.device) for g in generators])
+    order = None
+    if top_p < 1.0:
+        # Nucleus: keep the most likely tokens while the mass strictly before them is < top_p (the top token
+        # always survives). Exact fast path: when the top _NUCLEUS_K tokens of every row already hold top_p
+        # of the mass, no token outside them can be kept, so a top-k replaces the full sort of the vocabulary.
+        k = min(_NUCLEUS_K, probs.shape[-1])
+        probs, order = torch.topk(probs, k, dim=-1)
+        if k < logits.shape[-1] and not bool((probs.sum(dim=-1) >= top_p).all()):
+            probs, order = torch.sort(torch.softmax(logits / temperature, dim=-1), dim=-1, descending=True)
+        before = torch.cumsum(probs, dim=-1) - probs
+        probs = probs.masked_fill(before >= top_p, 0.0)
+    cumulative = torch.cumsum(probs, dim=-1)
+    target = (uniform * cumulative[:, -1]).unsqueeze(-1)
+    # the first token whose cumulative mass exceeds the target (never a zero-mass one); argmax of the
+    # cumulative sum is the last token with mass, a guard for a target rounded up to the total
+    index = torch.minimum(torch.searchsorted(cumulative, target, right=True),
+                          cumulative.argmax(dim=-1, keepdim=True))
+    return (index if order is None else order.gather(-1, index)).squeeze(-1)
 
 
 def _forward_params(model) -> frozenset[str]:
@@ -207,8 +228,8 @@ def generate_batch(
     """Generate one completion per prompt, in prompt order (see the module docstring).
 
     ``max_new_tokens`` is one limit for all prompts or one per prompt (0 gives an empty completion).
-    ``seed`` is one sampling seed per prompt, or one int (prompt ``i`` then gets ``seed + i``, as the vLLM
-    engine does). ``temperature == 0`` is greedy decoding (``top_p`` and ``seed`` are then unused).
+    ``seed`` is one sampling seed per prompt, or one int (prompt ``i`` then gets ``seed + i``), each in
+    [0, 2**64). ``temperature == 0`` is greedy decoding (``top_p`` and ``seed`` are then validated but unused).
     """
     if isinstance(prompts, str):
         raise TypeError("prompts must be a sequence of strings, not a single string")

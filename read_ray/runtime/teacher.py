@@ -26,7 +26,7 @@ from dataclasses import asdict
 from typing import Protocol
 
 from read_ray.config import ReadConfig
-from read_ray.model.generation import Completion
+from read_ray.model.generation import Completion, check_seed
 
 APP_NAME = "read_ray_teacher"
 
@@ -188,8 +188,9 @@ def build_app(cfg: ReadConfig, engine_factory: Callable[[], TeacherEngine] | Non
 
         async def generate(self, prompt: str, max_new_tokens: int, seed: int = 0) -> dict:
             """One completion: batched by Serve for a blocking engine, sent straight to an async one."""
+            seed = check_seed(seed)     # a bad seed fails its own request, not the batch it would join
             if self.continuous:
-                completion, = await self.engine.generate([prompt], [int(max_new_tokens)], seeds=[int(seed)])
+                completion, = await self.engine.generate([prompt], [int(max_new_tokens)], seeds=[seed])
                 return asdict(completion)
             return await self.generate_one({"prompt": prompt, "max_new_tokens": max_new_tokens, "seed": seed})
 

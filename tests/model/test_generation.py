@@ -194,6 +194,8 @@ def test_a_sampled_completion_depends_on_its_own_seed_not_on_its_batch(tiny):
         generate_batch(model, tok, PROMPTS, seed=[1, 2], **kw)
     with pytest.raises(TypeError, match="seed must be an int"):
         generate_batch(model, tok, PROMPTS, seed="7", **kw)
+    with pytest.raises(ValueError, match=r"in \[0, 2\*\*64\)"):
+        generate_batch(model, tok, PROMPTS, seed=[1, 2, 3, 4, -1], **kw)
 
 
 def test_nucleus_sampling_keeps_only_the_top_p_mass():
@@ -216,8 +218,11 @@ def test_nucleus_sampling_keeps_only_the_top_p_mass():
 def test_output_is_the_same_when_the_cache_cannot_drop_finished_rows(tiny, monkeypatch):
     model, tok = tiny
     limits = [2, 9, 4, 12, 1]
+    sampled = {"temperature": 0.05, "top_p": 0.95, "seed": [3, 1, 4, 1, 5]}   # finished rows draw from a spare
     pruned = generate_batch(model, tok, PROMPTS, max_new_tokens=limits, topk=2)
+    pruned_sampled = generate_batch(model, tok, PROMPTS, max_new_tokens=limits, **sampled)
     monkeypatch.setattr(generation, "_select_rows", lambda cache, keep: False)
+    assert generate_batch(model, tok, PROMPTS, max_new_tokens=limits, **sampled) == pruned_sampled
     kept = generate_batch(model, tok, PROMPTS, max_new_tokens=limits, topk=2)
     assert [(c.text, c.completion_tokens, [[t for t, _ in s] for s in c.topk_logprobs]) for c in kept] == [
         (c.text, c.completion_tokens, [[t for t, _ in s] for s in c.topk_logprobs]) for c in pruned

@@ -116,7 +116,11 @@ def test_serve_batches_concurrent_requests(ray_cluster):
     try:
         async def burst():
             responses = [handle.generate.remote(f"prompt number {i}", 5, seed=i) for i in range(8)]
-            return [await r for r in responses]
+            bad = handle.generate.remote("a bad seed among them", 5, seed=-1)
+            results = [await r for r in responses]
+            with pytest.raises(ValueError, match=r"seed must be in \[0, 2\*\*64\)"):
+                await bad                                     # fails alone: its batch mates were answered
+            return results
         results = asyncio.run(burst())
         sizes = [int(r["text"].split("|")[0]) for r in results]
         assert [r["text"].split("|")[1] for r in results] == [f"PROMPT NUMBER {i}"[:5] for i in range(8)]
