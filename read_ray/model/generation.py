@@ -109,19 +109,28 @@ def _as_count(value: object) -> int:
     return operator.index(value)  # ints and numpy integers
 
 
-def _limits(max_new_tokens: int | Sequence[int], n: int) -> list[int]:
+def _per_prompt(value: int | Sequence[int], n: int, name: str) -> int | list[int]:
+    """One int for every prompt (returned as it is), or a sequence of exactly one int per prompt."""
     try:
-        limits = [_as_count(max_new_tokens)] * n
+        return _as_count(value)
     except TypeError:
-        if isinstance(max_new_tokens, (str, bytes, bool)):
-            raise TypeError("max_new_tokens must be an int or a sequence of ints") from None
-        limits = list(max_new_tokens)  # type: ignore[arg-type]
-        if len(limits) != n:
-            raise ValueError(f"max_new_tokens has {len(limits)} entries for {n} prompts") from None
-        try:
-            limits = [_as_count(limit) for limit in limits]
-        except TypeError:
-            raise ValueError(f"max_new_tokens entries must be ints, got {limits!r}") from None
+        if isinstance(value, (str, bytes, bool)):
+            raise TypeError(f"{name} must be an int or a sequence of ints") from None
+    try:
+        values = list(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a sequence of ints, got {value!r}") from None
+    if len(values) != n:
+        raise ValueError(f"{name} has {len(values)} entries for {n} prompts: give one per prompt or one int")
+    try:
+        return [_as_count(v) for v in values]
+    except TypeError:
+        raise ValueError(f"{name} entries must be ints, got {values!r}") from None
+
+
+def _limits(max_new_tokens: int | Sequence[int], n: int) -> list[int]:
+    limits = _per_prompt(max_new_tokens, n, "max_new_tokens")
+    limits = [limits] * n if isinstance(limits, int) else limits
     if any(limit < 0 for limit in limits):
         raise ValueError(f"max_new_tokens entries must be >= 0, got {limits!r}")
     return limits
@@ -140,20 +149,8 @@ def check_seed(seed: object) -> int:
 
 def _seeds(seed: int | Sequence[int], n: int) -> list[int]:
     """One sampling seed per prompt: ``seed + i`` for one int, else the sequence as given."""
-    try:
-        base = _as_count(seed)
-    except TypeError:
-        if isinstance(seed, (str, bytes)):
-            raise TypeError(f"seed must be an int or a sequence of ints, got {seed!r}") from None
-        try:
-            seeds = list(seed)  # type: ignore[arg-type]
-        except TypeError:
-            raise TypeError(f"seed must be an int or a sequence of ints, got {seed!r}") from None
-        if len(seeds) != n:
-            raise ValueError(f"seed has {len(seeds)} entries for {n} prompts: give one per prompt or one int") from None
-    else:
-        seeds = [base + i for i in range(n)]
-    return [check_seed(s) for s in seeds]
+    seeds = _per_prompt(seed, n, "seed")
+    return [check_seed(s) for s in ([seeds + i for i in range(n)] if isinstance(seeds, int) else seeds)]
 
 
 def next_tokens(
@@ -174,9 +171,10 @@ def next_tokens(
         # always survives). Exact fast path: when the top _NUCLEUS_K tokens of every row already hold top_p
         # of the mass, no token outside them can be kept, so a top-k replaces the full sort of the vocabulary.
         k = min(_NUCLEUS_K, probs.shape[-1])
-        probs, order = torch.topk(probs, k, dim=-1)
-        if k < logits.shape[-1] and not bool((probs.sum(dim=-1) >= top_p).all()):
-            probs, order = torch.sort(torch.softmax(logits / temperature, dim=-1), dim=-1, descending=True)
+        full = probs
+        probs, order = torch.topk(full, k, dim=-1)
+        if k < full.shape[-1] and not bool((probs.sum(dim=-1) >= top_p).all()):
+            probs, order = torch.sort(full, dim=-1, descending=True)
         before = torch.cumsum(probs, dim=-1) - probs
         probs = probs.masked_fill(before >= top_p, 0.0)
     cumulative = torch.cumsum(probs, dim=-1)
