@@ -4,7 +4,8 @@
 #
 #   benchmarks/protocol.sh headroom [SEEDS]   Stage B: w = r_tau and three fixed schedules (default seeds: 0 1 2)
 #   benchmarks/protocol.sh select             ReAD variant choice on dev seeds 0-2 (banks: the other dev seeds)
-#   benchmarks/protocol.sh confirm            Stage C: nine arms on fresh seeds 10-14 (bank: all dev-seed runs)
+#   benchmarks/protocol.sh confirm            Stage C: nine arms on fresh seeds 10-14 (bank: all dev-seed runs);
+#                                             needs STAGE_C_READ (the variant chosen by select)
 #   benchmarks/protocol.sh misspecified [SEEDS]   Stage D: a wrong card r on multitask (default seeds: 0 10 11 12 13 14;
 #                                                 dev seeds 0-2 go to stageD_misspecified/dev, the others beside it)
 #   benchmarks/protocol.sh wrongcard [SEEDS]      Stage E: a wrong card r on `default` (gsm8k), dev seed 0 by default:
@@ -56,22 +57,36 @@ case "${1:-}" in
     done ;;
   select)
     mkdir -p "$S/banks"
-    for seed in 0 1 2; do
+    for seed in 0 1 2; do arm "$S/read" read "$seed"; done   # no bank: the banks below are built from these
+    for seed in 0 1 2; do   # every leave-one-seed-out bank before any warm arm, so none holds a warm arm's choices
       others=(); for o in 0 1 2; do [ "$o" != "$seed" ] && others+=("$o"); done
       [ -f "$S/banks/bank_not_seed$seed.json" ] || bank "$S/banks/bank_not_seed$seed.json" "${others[@]}"
-      arm "$S/read" read "$seed"
+    done
+    for seed in 0 1 2; do
       arm "$S/read_warm_seed$seed" read "$seed" "bandit.bank_path=$S/banks/bank_not_seed$seed.json"
       arm "$S/read_warm_refit_seed$seed" read "$seed" "bandit.bank_path=$S/banks/bank_not_seed$seed.json" \
           reward.source=refit
     done ;;
   confirm)
+    case ${STAGE_C_READ:-} in read|read_warm|read_warm_refit) ;; *)
+      echo "set STAGE_C_READ=read, read_warm or read_warm_refit (the variant RESULTS.md named after '$0 select')" >&2
+      exit 2 ;; esac
     mkdir -p "$C"
     [ -f "$C/bank_dev_seeds.json" ] || bank "$C/bank_dev_seeds.json" 0 1 2
+    confirm_arm() {  # confirm_arm NAME SEED
+      case $1 in
+        read_warm) arm "$C/read_warm" read "$2" "bandit.bank_path=$C/bank_dev_seeds.json" ;;
+        read_warm_refit) arm "$C/read_warm_refit" read "$2" "bandit.bank_path=$C/bank_dev_seeds.json" reward.source=refit ;;
+        frozen) arm "$C/frozen" frozen "$2" "bandit.bank_path=$C/bank_dev_seeds.json" ;;   # read_warm's first learned mix, held
+        *) arm "$C/$1" "$1" "$2" ;;
+      esac
+    }
+    # the decision rule's arms on every seed first, so a cut leaves whole triples; then the secondary arms
+    for seed in 10 11 12 13 14; do for name in task_static grid "$STAGE_C_READ"; do confirm_arm "$name" "$seed"; done; done
     for seed in 10 11 12 13 14; do
-      for policy in task_static single_cap grid uniform greedy read; do arm "$C/$policy" "$policy" "$seed"; done
-      arm "$C/read_warm" read "$seed" "bandit.bank_path=$C/bank_dev_seeds.json"
-      arm "$C/read_warm_refit" read "$seed" "bandit.bank_path=$C/bank_dev_seeds.json" reward.source=refit
-      arm "$C/frozen" frozen "$seed" "bandit.bank_path=$C/bank_dev_seeds.json"   # read_warm's first learned mix, held
+      for name in single_cap uniform greedy read read_warm read_warm_refit frozen; do
+        [ "$name" = "$STAGE_C_READ" ] || confirm_arm "$name" "$seed"
+      done
     done ;;
   misspecified)
     shift; for seed in ${@:-0 10 11 12 13 14}; do
@@ -111,5 +126,5 @@ case "${1:-}" in
       case $seed in 0|1|2) ;; *) arm "$E/task_static" task_static "$seed" bandit.dev_every_rounds=1 ;; esac
     done ;;
   *)
-    sed -n '2,17p' "$0" >&2; exit 2 ;;
+    sed -n '2,18p' "$0" >&2; exit 2 ;;
 esac
