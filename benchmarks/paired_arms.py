@@ -2,10 +2,18 @@
 per seed when each seed has its own bank), by seed.
 
     python benchmarks/paired_arms.py REF_ARM_JSON... --against ARM_JSON... [--metric test_utility_change]
+    python benchmarks/paired_arms.py --table STAGE_FOLDER [--bars task_static grid] [--decide ARM]
 
-Each ARM_JSON is an `OUT/arms/<policy>_seed<s>.json`; both sides must hold one policy and the same seeds. Prints, per seed, the reference's and the arm's value
-of the metric, the arm's final dev utility change (its last round record), and their difference; then the
-mean difference with its Student-t 95% CI half-width (core.comparison.mean_ci95). Reads only JSON.
+Each ARM_JSON is an `OUT/arms/<policy>_seed<s>.json`; both sides must hold one policy and the same seeds.
+Prints, per seed, the reference's and the arm's value of the metric, the arm's final dev utility change (its
+last round record), and their difference; then the mean difference with its Student-t 95% CI half-width
+(core.comparison.mean_ci95).
+
+`--table` reads a stage folder as `benchmarks/protocol.sh` lays it out (one `compare` output folder per arm,
+named by the arm) and prints one row per arm: the metric's mean and CI, the mean final dev change, the test
+gap closure per task (multi-task arms), and the paired difference against each bar on the seeds both have.
+`--decide ARM` applies PROTOCOL.md's rule to that arm: it wins if every paired CI against the bars lies
+above 0, loses if one lies below 0, and ties otherwise. Reads only JSON.
 """
 
 from __future__ import annotations
@@ -31,12 +39,83 @@ def load_arms(paths: list[str]) -> dict[int, dict]:
     return arms
 
 
+def stage_arms(folder: Path) -> dict[str, dict[int, dict]]:
+    """{arm name: {seed: arm}} for every `compare` output folder under a stage folder (`initial_*` left out)."""
+    arms = {}
+    for out in sorted(p for p in folder.iterdir() if (p / "arms").is_dir()):
+        paths = [str(p) for p in sorted((out / "arms").glob("*_seed*.json")) if not p.name.startswith("initial_")]
+        if paths:
+            arms[out.name] = load_arms(paths)
+    if not arms:
+        raise SystemExit(f"{folder}: no arm folders (`compare` outputs with an arms/ folder) in it")
+    return arms
+
+
+def _mean_ci(values: list[float]) -> str:
+    mean, half = mean_ci95(values)
+    return f"{mean:+.3f}" if len(values) < 2 else f"{mean:+.3f} ± {half:.3f}"
+
+
+def paired(ref: dict[int, dict], other: dict[int, dict], metric: str) -> tuple[list[int], list[float]]:
+    """The seeds both sides have and the differences other - ref on them."""
+    seeds = sorted(set(ref) & set(other))
+    return seeds, [other[s]["metrics"][metric] - ref[s]["metrics"][metric] for s in seeds]
+
+
+def decision(diffs_by_bar: dict[str, list[float]]) -> str:
+    """PROTOCOL.md's rule: wins if every paired 95% CI lies above 0, loses if one lies below 0, else ties."""
+    if any(len(d) < 2 for d in diffs_by_bar.values()):
+        return "undecided (fewer than 2 paired seeds against a bar)"
+    bounds = {bar: mean_ci95(d) for bar, d in diffs_by_bar.items()}
+    if any(m + h < 0 for m, h in bounds.values()):
+        return "loses"
+    return "wins" if all(m - h > 0 for m, h in bounds.values()) else "ties"
+
+
+def print_table(folder: Path, bars: list[str], decide: str | None, metric: str) -> None:
+    arms = stage_arms(folder)
+    missing = [name for name in [*bars, *([decide] if decide else [])] if name not in arms]
+    if missing:
+        raise SystemExit(f"{folder}: no arm folder named {missing}; it has {sorted(arms)}")
+    tasks = sorted({t for seeds in arms.values() for a in seeds.values()
+                    for t, sub in (a.get("test_subtasks") or {}).items() if "gap_closure" in sub})
+    print(f"metric: {metric}; mean ± Student-t 95% CI half-width over seeds; paired differences on the seeds "
+          "both arms have")
+    head = ["arm", "seeds", metric, "final dev Δ", *[f"test {t} gap closure" for t in tasks],
+            *[f"− {bar} (n)" for bar in bars]]
+    print("| " + " | ".join(head) + " |\n|" + " --- |" * 2 + " ---: |" * (len(head) - 2))
+    for name, seeds in arms.items():
+        devs = [a["final_dev_change"] for a in seeds.values() if a["final_dev_change"] is not None]
+        row = [name, ",".join(map(str, sorted(seeds))), _mean_ci([a["metrics"][metric] for a in seeds.values()]),
+               _mean_ci(devs) if devs else "n/a"]
+        for t in tasks:
+            closure = [a["test_subtasks"][t]["gap_closure"] for a in seeds.values()
+                       if "gap_closure" in (a.get("test_subtasks") or {}).get(t, {})]
+            row.append(f"{sum(closure) / len(closure):.3f}" if closure else "n/a")
+        for bar in bars:
+            common, diffs = paired(arms[bar], seeds, metric)
+            row.append("" if name == bar else f"{_mean_ci(diffs)} ({len(common)})" if diffs else "no common seed")
+        print("| " + " | ".join(row) + " |")
+    if decide:
+        diffs = {bar: paired(arms[bar], arms[decide], metric)[1] for bar in bars}
+        print(f"\n{decide} against {', '.join(bars)} by PROTOCOL.md's rule ({metric}): {decision(diffs)}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("reference", nargs="+", help="the reference arms (arms/<policy>_seed<s>.json)")
-    parser.add_argument("--against", nargs="+", required=True, help="the arms compared with the reference")
+    parser.add_argument("reference", nargs="*", help="the reference arms (arms/<policy>_seed<s>.json)")
+    parser.add_argument("--against", nargs="+", help="the arms compared with the reference")
     parser.add_argument("--metric", default="test_utility_change", help="a metric of the arm JSON's `metrics`")
+    parser.add_argument("--table", type=Path, metavar="STAGE_FOLDER", help="a table of every arm folder in it")
+    parser.add_argument("--bars", nargs="+", default=["task_static", "grid"], help="with --table: the references")
+    parser.add_argument("--decide", metavar="ARM", help="with --table: apply the decision rule to this arm")
     args = parser.parse_args(argv)
+    if args.table:
+        if args.reference or args.against:
+            parser.error("give either --table or REF_ARM_JSON... --against ARM_JSON..., not both")
+        return print_table(args.table, args.bars, args.decide, args.metric)
+    if not (args.reference and args.against):
+        parser.error("give REF_ARM_JSON... --against ARM_JSON... (or --table STAGE_FOLDER)")
     ref, other = load_arms(args.reference), load_arms(args.against)
     for side, arms in (("reference", ref), ("--against", other)):
         if len({arm["policy"] for arm in arms.values()}) > 1:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 
-def _arm(out: Path, policy: str, seed: int, change: float, dev: list[float | None]) -> str:
+def _arm(out: Path, policy: str, seed: int, change: float, dev: list[float | None],
+         gap_closure: dict[str, float] | None = None) -> str:
     """An arm JSON and its run's round records (dev utility change per round, None = no dev checkpoint)."""
     run = out / "runs" / f"{policy}_seed{seed}"
     for index, value in enumerate(dev):
@@ -18,7 +19,8 @@ def _arm(out: Path, policy: str, seed: int, change: float, dev: list[float | Non
     path = out / "arms" / f"{policy}_seed{seed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"policy": policy, "seed": seed, "run_dir": f"runs/{policy}_seed{seed}",
-                                "metrics": {"test_utility_change": change}}))
+                                "metrics": {"test_utility_change": change},
+                                "test_subtasks": {t: {"gap_closure": g} for t, g in (gap_closure or {}).items()}}))
     return str(path)
 
 
@@ -42,3 +44,49 @@ def test_unpaired_seeds_and_mixed_policies_are_refused(tmp_path, benchmark_scrip
     other = _arm(tmp_path / "uniform", "uniform", 1, 3.0, [1.0])
     with pytest.raises(SystemExit, match="--against: arms of several policies"):
         benchmark_script("paired_arms").main([*ref, "--against", one, other])
+
+
+def _stage(folder: Path, read_changes: dict[int, float]) -> None:
+    """A stage folder as protocol.sh lays it out: task_static and grid on seeds 10-12, read_warm on the given
+    seeds (each with an `initial_*` arm JSON beside it, which the table must leave out)."""
+    for name, policy, changes in (("task_static", "task_static", {10: 40.0, 11: 41.0, 12: 42.0}),
+                                  ("grid", "grid", {10: 40.5, 11: 40.5, 12: 43.0}),
+                                  ("read_warm", "read", read_changes)):
+        for seed, change in changes.items():
+            _arm(folder / name, policy, seed, change, [change - 1.0], {"gsm8k": change, "mbpp": change + 2.0})
+            (folder / name / "arms" / f"initial_seed{seed}.json").write_text("{}")
+
+
+def test_table_pairs_each_arm_with_each_bar_and_applies_the_protocol_rule(tmp_path, capsys, benchmark_script):
+    _stage(tmp_path, {10: 41.0, 11: 42.0, 12: 43.5})
+    benchmark_script("paired_arms").main(["--table", str(tmp_path), "--decide", "read_warm"])
+    out = capsys.readouterr().out
+    # read_warm: (41, 42, 43.5), SD 1.258, half 4.303 * 1.258 / sqrt(3) = 3.126; gap closures gsm8k, mbpp
+    # read_warm - task_static = (1, 1, 1.5): mean 1.1667, SD 0.2887, half 4.303 * 0.2887 / sqrt(3) = 0.717
+    # read_warm - grid = (0.5, 1.5, 0.5): mean 0.8333, SD 0.5774, half 1.434
+    assert ("| read_warm | 10,11,12 | +42.167 ± 3.126 | +41.167 ± 3.126 | 42.167 | 44.167 "
+            "| +1.167 ± 0.717 (3) | +0.833 ± 1.434 (3) |") in out
+    # task_static - grid = (-0.5, 0.5, -1): mean -0.333, SD 0.764, half 1.897; no difference against itself
+    assert "| task_static | 10,11,12 | +41.000 ± 2.484 | +40.000 ± 2.484 | 41.000 | 43.000 |  | -0.333 ± 1.897 (3) |" in out
+    assert "initial" not in out
+    assert "read_warm against task_static, grid by PROTOCOL.md's rule (test_utility_change): ties" in out
+
+
+@pytest.mark.parametrize(("read_changes", "verdict"), [
+    ({10: 42.0, 11: 42.5, 12: 44.5}, "wins"),            # +2, +1.5, +2.5 and +1.5, +2, +1.5
+    ({10: 38.0, 11: 39.5, 12: 40.0}, "loses"),           # -2, -1.5, -2 against task_static
+    ({10: 42.0}, "undecided (fewer than 2 paired seeds against a bar)"),
+])
+def test_table_decision_wins_loses_and_needs_two_paired_seeds(tmp_path, capsys, benchmark_script, read_changes,
+                                                              verdict):
+    _stage(tmp_path, read_changes)
+    benchmark_script("paired_arms").main(["--table", str(tmp_path), "--decide", "read_warm"])
+    assert capsys.readouterr().out.rstrip().endswith(f"by PROTOCOL.md's rule (test_utility_change): {verdict}")
+
+
+def test_table_names_a_missing_bar_and_refuses_mixed_modes(tmp_path, benchmark_script):
+    _stage(tmp_path, {10: 41.0})
+    with pytest.raises(SystemExit, match=r"no arm folder named \['frozen'\]; it has \['grid', 'read_warm', 'task_static'\]"):
+        benchmark_script("paired_arms").main(["--table", str(tmp_path), "--decide", "frozen"])
+    with pytest.raises(SystemExit):
+        benchmark_script("paired_arms").main(["--table", str(tmp_path), "x.json", "--against", "y.json"])
