@@ -10,16 +10,18 @@ last round record), and their difference; then the mean difference with its Stud
 (core.comparison.mean_ci95).
 
 `--table` reads a stage folder as `benchmarks/protocol.sh` lays it out (one `compare` output folder per arm,
-named by the arm) and prints one row per arm: the metric's mean and CI, the mean final dev change, the test
-gap closure per task (multi-task arms), and the paired difference against each bar on the seeds both have.
-`--decide ARM` applies PROTOCOL.md's rule to that arm: it wins if every paired CI against the bars lies
-above 0, loses if one lies below 0, and ties otherwise. Reads only JSON.
+named by the arm; `<arm>_seed<s>` folders, as the selection's per-seed banks make, count as one arm) and prints
+one row per arm: the metric's mean and CI, the mean final dev change, the test gap closure per task (multi-task
+arms), and the paired difference against each bar on the seeds both have. `--decide ARM` applies PROTOCOL.md's
+rule to that arm: it wins if every paired CI against the bars lies above 0, loses if one lies below 0, and
+ties otherwise, and says on how many seeds. Reads only JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 from read_ray.core.comparison import mean_ci95
@@ -39,37 +41,57 @@ def load_arms(paths: list[str]) -> dict[int, dict]:
     return arms
 
 
+ARM_JSON = re.compile(r"(?!initial_).+_seed\d+\.json")   # an arm's JSON; not initial_*, not grid's *.pilots.json
+
+
 def stage_arms(folder: Path) -> dict[str, dict[int, dict]]:
-    """{arm name: {seed: arm}} for every `compare` output folder under a stage folder (`initial_*` left out)."""
-    arms = {}
+    """{arm name: {seed: arm}} for every `compare` output folder under a stage folder. An arm is named by its
+    folder less a trailing `_seed<s>` (protocol.sh gives an arm with a per-seed bank one folder per seed)."""
+    if not folder.is_dir():
+        raise SystemExit(f"{folder}: not a folder")
+    groups: dict[str, list[str]] = {}
     for out in sorted(p for p in folder.iterdir() if (p / "arms").is_dir()):
-        paths = [str(p) for p in sorted((out / "arms").glob("*_seed*.json")) if not p.name.startswith("initial_")]
+        paths = [str(p) for p in sorted((out / "arms").iterdir()) if ARM_JSON.fullmatch(p.name)]
         if paths:
-            arms[out.name] = load_arms(paths)
-    if not arms:
-        raise SystemExit(f"{folder}: no arm folders (`compare` outputs with an arms/ folder) in it")
+            groups.setdefault(re.sub(r"_seed\d+$", "", out.name), []).extend(paths)
+    if not groups:
+        raise SystemExit(f"{folder}: no arm folders (`compare` outputs with arms/<policy>_seed<s>.json) in it")
+    arms = {name: load_arms(paths) for name, paths in groups.items()}
+    for name, seeds in arms.items():
+        if len(policies := {a["policy"] for a in seeds.values()}) > 1:
+            raise SystemExit(f"{folder}: arm {name} holds several policies {sorted(policies)}")
     return arms
 
 
-def _mean_ci(values: list[float]) -> str:
+def metric_value(arm: dict, metric: str) -> float:
+    value = arm["metrics"].get(metric)
+    if not isinstance(value, (int, float)):
+        raise SystemExit(f"{arm['policy']} seed {arm['seed']}: no number for metric {metric!r} "
+                         f"(its metrics: {', '.join(sorted(arm['metrics']))})")
+    return float(value)
+
+
+def _mean_ci(values: list[float], of: int | None = None) -> str:
+    """'mean ± half' (mean alone for one value), with '(n = k)' when only k of `of` seeds have a value."""
     mean, half = mean_ci95(values)
-    return f"{mean:+.3f}" if len(values) < 2 else f"{mean:+.3f} ± {half:.3f}"
+    text = f"{mean:+.3f}" if len(values) < 2 else f"{mean:+.3f} ± {half:.3f}"
+    return text if of is None or len(values) == of else f"{text} (n = {len(values)})"
 
 
 def paired(ref: dict[int, dict], other: dict[int, dict], metric: str) -> tuple[list[int], list[float]]:
     """The seeds both sides have and the differences other - ref on them."""
     seeds = sorted(set(ref) & set(other))
-    return seeds, [other[s]["metrics"][metric] - ref[s]["metrics"][metric] for s in seeds]
+    return seeds, [metric_value(other[s], metric) - metric_value(ref[s], metric) for s in seeds]
 
 
 def decision(diffs_by_bar: dict[str, list[float]]) -> str:
     """PROTOCOL.md's rule: wins if every paired 95% CI lies above 0, loses if one lies below 0, else ties."""
     if any(len(d) < 2 for d in diffs_by_bar.values()):
         return "undecided (fewer than 2 paired seeds against a bar)"
-    bounds = {bar: mean_ci95(d) for bar, d in diffs_by_bar.items()}
-    if any(m + h < 0 for m, h in bounds.values()):
+    bounds = [mean_ci95(d) for d in diffs_by_bar.values()]
+    if any(m + h < 0 for m, h in bounds):
         return "loses"
-    return "wins" if all(m - h > 0 for m, h in bounds.values()) else "ties"
+    return "wins" if all(m - h > 0 for m, h in bounds) else "ties"
 
 
 def print_table(folder: Path, bars: list[str], decide: str | None, metric: str) -> None:
@@ -77,28 +99,35 @@ def print_table(folder: Path, bars: list[str], decide: str | None, metric: str) 
     missing = [name for name in [*bars, *([decide] if decide else [])] if name not in arms]
     if missing:
         raise SystemExit(f"{folder}: no arm folder named {missing}; it has {sorted(arms)}")
+    if decide and (decide in bars or not bars):
+        raise SystemExit(f"--decide {decide}: name an arm that is not a bar, and at least one bar (--bars)")
     tasks = sorted({t for seeds in arms.values() for a in seeds.values()
                     for t, sub in (a.get("test_subtasks") or {}).items() if "gap_closure" in sub})
-    print(f"metric: {metric}; mean ± Student-t 95% CI half-width over seeds; paired differences on the seeds "
-          "both arms have")
+    print(f"metric: {metric}; mean ± Student-t 95% CI half-width over seeds; an arm minus a bar is paired on "
+          "the seeds both have (n)")
     head = ["arm", "seeds", metric, "final dev Δ", *[f"test {t} gap closure" for t in tasks],
             *[f"− {bar} (n)" for bar in bars]]
     print("| " + " | ".join(head) + " |\n|" + " --- |" * 2 + " ---: |" * (len(head) - 2))
     for name, seeds in arms.items():
         devs = [a["final_dev_change"] for a in seeds.values() if a["final_dev_change"] is not None]
-        row = [name, ",".join(map(str, sorted(seeds))), _mean_ci([a["metrics"][metric] for a in seeds.values()]),
-               _mean_ci(devs) if devs else "n/a"]
+        row = [name, ",".join(map(str, sorted(seeds))), _mean_ci([metric_value(a, metric) for a in seeds.values()]),
+               _mean_ci(devs, of=len(seeds)) if devs else "n/a"]
         for t in tasks:
             closure = [a["test_subtasks"][t]["gap_closure"] for a in seeds.values()
                        if "gap_closure" in (a.get("test_subtasks") or {}).get(t, {})]
-            row.append(f"{sum(closure) / len(closure):.3f}" if closure else "n/a")
+            row.append(_mean_ci(closure, of=len(seeds)).lstrip("+") if closure else "n/a")
         for bar in bars:
             common, diffs = paired(arms[bar], seeds, metric)
             row.append("" if name == bar else f"{_mean_ci(diffs)} ({len(common)})" if diffs else "no common seed")
         print("| " + " | ".join(row) + " |")
     if decide:
-        diffs = {bar: paired(arms[bar], arms[decide], metric)[1] for bar in bars}
-        print(f"\n{decide} against {', '.join(bars)} by PROTOCOL.md's rule ({metric}): {decision(diffs)}")
+        pairs = {bar: paired(arms[bar], arms[decide], metric) for bar in bars}
+        counts = ", ".join(f"n = {len(common)} against {bar}" for bar, (common, _) in pairs.items())
+        every_seed = set().union(*arms.values())
+        absent = sorted(every_seed - set.intersection(*(set(common) for common, _ in pairs.values())))
+        note = f"; provisional: seeds {absent} of this folder are missing from a pair" if absent else ""
+        verdict = decision({bar: diffs for bar, (_, diffs) in pairs.items()})
+        print(f"\n{decide} against {', '.join(bars)} by PROTOCOL.md's rule ({metric}; {counts}): {verdict}{note}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -107,13 +136,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--against", nargs="+", help="the arms compared with the reference")
     parser.add_argument("--metric", default="test_utility_change", help="a metric of the arm JSON's `metrics`")
     parser.add_argument("--table", type=Path, metavar="STAGE_FOLDER", help="a table of every arm folder in it")
-    parser.add_argument("--bars", nargs="+", default=["task_static", "grid"], help="with --table: the references")
+    parser.add_argument("--bars", nargs="*", metavar="ARM", help="with --table: the references "
+                        "(default: task_static grid; `--bars` alone: none, e.g. for the selection stage)")
     parser.add_argument("--decide", metavar="ARM", help="with --table: apply the decision rule to this arm")
     args = parser.parse_args(argv)
     if args.table:
         if args.reference or args.against:
             parser.error("give either --table or REF_ARM_JSON... --against ARM_JSON..., not both")
-        return print_table(args.table, args.bars, args.decide, args.metric)
+        bars = ["task_static", "grid"] if args.bars is None else args.bars
+        return print_table(args.table, bars, args.decide, args.metric)
+    if args.bars is not None or args.decide:
+        parser.error("--bars and --decide go with --table")
     if not (args.reference and args.against):
         parser.error("give REF_ARM_JSON... --against ARM_JSON... (or --table STAGE_FOLDER)")
     ref, other = load_arms(args.reference), load_arms(args.against)
@@ -130,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     diffs = []
     for s in seeds:
-        a, b = ref[s]["metrics"][args.metric], other[s]["metrics"][args.metric]
+        a, b = metric_value(ref[s], args.metric), metric_value(other[s], args.metric)
         diffs.append(b - a)
         dev = [x["final_dev_change"] for x in (ref[s], other[s])]
         print(f"| {s} | {a:+.4f} | {b:+.4f} | {b - a:+.4f} | " + " | ".join(

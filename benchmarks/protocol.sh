@@ -72,7 +72,11 @@ case "${1:-}" in
       echo "set STAGE_C_READ=read, read_warm or read_warm_refit (the variant RESULTS.md named after '$0 select')" >&2
       exit 2 ;; esac
     mkdir -p "$C"
-    [ -f "$C/bank_dev_seeds.json" ] || bank "$C/bank_dev_seeds.json" 0 1 2
+    if [ ! -f "$C/bank_dev_seeds.json" ]; then   # the bank takes every dev-seed run, so the selection must be whole
+      done_arms=$( (find "$S" -path "*/arms/read_seed[012].json" 2>/dev/null || true) | wc -l)
+      [ "$done_arms" = 9 ] || { echo "the selection has $done_arms of its 9 arms: finish '$0 select' first" >&2; exit 2; }
+      bank "$C/bank_dev_seeds.json" 0 1 2
+    fi
     confirm_arm() {  # confirm_arm NAME SEED
       case $1 in
         read_warm) arm "$C/read_warm" read "$2" "bandit.bank_path=$C/bank_dev_seeds.json" ;;
