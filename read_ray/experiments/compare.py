@@ -16,6 +16,8 @@ Grid baseline. Static mixes (`core.comparison.grid_mixes`, keys `compare.grid_*`
 `compare.grid_pilot_frac * B / M` tokens (policy `static`); the mix with the best dev utility then gets a
 run whose ledger total is B minus what the pilots' ledgers spent (generation + training, + probes when
 charged), so pilots + final run spend at most B. The grid's tokens and seconds in the table include its pilots.
+A pilot whose round cannot pay one prompt of each capability of its mix trains a narrower mix than it names;
+the pilots' JSON records what each was taught, and the log and the table flag such pilots.
 
 Parallelism. `runtime.cluster.runs_that_fit` divides the cluster's resources (`ray.cluster_resources()`)
 by one run's resource plan (all roles alive together plus one evaluation task); that many arms run at
@@ -249,21 +251,33 @@ def run_grid_pilots(arm: Arm, out: Path, log) -> dict:
     path = out / "arms" / f"{arm.name}.pilots.json"
     if path.is_file():
         return json.loads(path.read_text())
-    mixes, spent, dev = [], [], []
+    mixes, spent, dev, taught = [], [], [], []
     for pilot in arm.pilots:
         run, records, student = _finished_run(pilot, log)
         mixes.append(dict(pilot.bandit.static_mix))
         spent.append(Ledger.from_dict(records[-1]["ledger"]).spent_tokens)
         dev.append(task_utility(pilot, _card(pilot), student, "dev"))
+        taught.append(_taught_capabilities(run, records))
         log(f"compare: {pilot.run.name} {mixes[-1]}: dev utility {dev[-1]:.4f}, {spent[-1]:,} tokens")
+        if set(taught[-1]) != set(mixes[-1]):
+            log(f"compare: warning: {pilot.run.name}'s teacher batches held only {taught[-1]} of its mix "
+                f"{sorted(mixes[-1])}: a round's generation cap did not pay one prompt of each, so its dev utility "
+                "measures a narrower mix; raise compare.grid_pilot_frac or lower compare.grid_top_k")
     best = int(np.argmax(dev))
     grid = {"mixes": mixes, "pilot_budget_tokens": arm.pilots[0].budget.total_tokens, "pilot_spent_tokens": spent,
-            "dev_utility": dev, "best": best, "total_tokens": arm.cfg.budget.total_tokens,
-            "final_total_tokens": arm.cfg.budget.total_tokens - sum(spent)}
+            "pilot_taught_capabilities": taught, "dev_utility": dev, "best": best,
+            "total_tokens": arm.cfg.budget.total_tokens, "final_total_tokens": arm.cfg.budget.total_tokens - sum(spent)}
     atomic_write(path, json.dumps(grid, indent=1))
     log(f"compare: {arm.name}: best mix {mixes[best]}; final run gets {grid['final_total_tokens']:,} of "
         f"{grid['total_tokens']:,} tokens")
     return grid
+
+
+def _taught_capabilities(run, records: Sequence[dict]) -> list[str]:
+    """The capabilities the teacher answered prompts of in a run's complete rounds (their batch.jsonl), sorted:
+    what a pilot actually trained on, which a small generation cap can make narrower than its mix."""
+    return sorted({json.loads(line)["capability"]
+                   for r in records for line in (run.round_dir(r["round_index"]) / "batch.jsonl").open()})
 
 
 def summarize(cfg: ReadConfig, arms: Sequence[Arm], out: Path) -> dict:
@@ -336,11 +350,14 @@ def write_results(out: Path, results: dict) -> None:
         for policy, row in table.items():
             lines.append(f"| {policy} | " + " | ".join(_cell(row["metrics"][k], fmt) for k in keys) + " |")
     if "grid" in table:
-        lines += ["", "## Grid baseline", "", "| seed | chosen mix (best dev utility) | pilots' tokens | final run's budget |",
-                  "| ---: | --- | ---: | ---: |"]
+        lines += ["", "## Grid baseline", "", "| seed | chosen mix (best dev utility) | pilots' tokens | final run's budget "
+                  "| pilots taught a narrower mix than they name |", "| ---: | --- | ---: | ---: | ---: |"]
         for seed, g in table["grid"]["grid"].items():
+            taught = g.get("pilot_taught_capabilities")   # absent from pilots of earlier code
+            narrower = "not recorded" if taught is None else (
+                f"{sum(set(t) != set(m) for t, m in zip(taught, g['mixes'], strict=True))} of {len(g['mixes'])}")
             lines.append(f"| {seed} | {g['mixes'][g['best']]} | {sum(g['pilot_spent_tokens']):,} | "
-                         f"{g['final_total_tokens']:,} |")
+                         f"{g['final_total_tokens']:,} | {narrower} |")
     from read_ray.experiments.report import write_compare_plots
 
     plots = write_compare_plots(out, results)

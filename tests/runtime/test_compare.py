@@ -21,7 +21,8 @@ def test_compare_tiny_uniform_and_grid(ray_cluster, tmp_path):
     cfg = load_config("tiny", ["budget.num_rounds=1", "compare.grid_top_k=1", "task.requirement_source=uniform",
                                 "resources.train_workers=1"])
     out = tmp_path / "cmp"
-    run_compare(cfg, ["uniform", "grid"], [1], out, log=lambda m: None)
+    logs = []
+    run_compare(cfg, ["uniform", "grid"], [1], out, log=logs.append)
 
     data = json.loads((out / "results.json").read_text())
     assert set(data["policies"]) == {"uniform", "grid"} and data["evaluation_split"] == "test"
@@ -51,6 +52,12 @@ def test_compare_tiny_uniform_and_grid(ray_cluster, tmp_path):
     assert len(grid["mixes"]) == 2 and grid["pilot_budget_tokens"] == int(6000 * 0.2) // 2
     assert all(0 < s <= grid["pilot_budget_tokens"] for s in grid["pilot_spent_tokens"])
     assert grid["final_total_tokens"] == cfg.budget.total_tokens - sum(grid["pilot_spent_tokens"])
+    # what each pilot was taught (its teacher batches): never outside its mix; a narrower one is flagged
+    taught = grid["pilot_taught_capabilities"]
+    assert len(taught) == 2 and all(t and set(t) <= set(m) for t, m in zip(taught, grid["mixes"], strict=True))
+    narrowed = sum(set(t) != set(m) for t, m in zip(taught, grid["mixes"], strict=True))
+    assert sum("warning" in m and "teacher batches held only" in m for m in logs) == narrowed
+    assert f"| {narrowed} of 2 |" in (out / "results.md").read_text()
     arm = json.loads((out / "arms" / "grid_seed1.json").read_text())
     assert arm["run_dir"] == "runs/grid_seed1"
     assert (out / arm["run_dir"] / "config.yaml").is_file()    # relative to OUT: arms/ can be moved or committed
