@@ -259,7 +259,7 @@ def run_grid_pilots(arm: Arm, out: Path, log) -> dict:
         dev.append(task_utility(pilot, _card(pilot), student, "dev"))
         taught.append(_taught_capabilities(run, records))
         log(f"compare: {pilot.run.name} {mixes[-1]}: dev utility {dev[-1]:.4f}, {spent[-1]:,} tokens")
-        if set(taught[-1]) != set(mixes[-1]):
+        if _narrower(taught[-1], mixes[-1]):
             log(f"compare: warning: {pilot.run.name}'s teacher batches held only {taught[-1]} of its mix "
                 f"{sorted(mixes[-1])}: a round's generation cap did not pay one prompt of each, so its dev utility "
                 "measures a narrower mix; raise compare.grid_pilot_frac or lower compare.grid_top_k")
@@ -278,6 +278,11 @@ def _taught_capabilities(run, records: Sequence[dict]) -> list[str]:
     what a pilot actually trained on, which a small generation cap can make narrower than its mix."""
     return sorted({json.loads(line)["capability"]
                    for r in records for line in (run.round_dir(r["round_index"]) / "batch.jsonl").open()})
+
+
+def _narrower(taught: Sequence[str], mix: dict) -> bool:
+    """Whether a pilot was taught fewer capabilities than its mix names."""
+    return set(taught) != set(mix)
 
 
 def summarize(cfg: ReadConfig, arms: Sequence[Arm], out: Path) -> dict:
@@ -355,7 +360,7 @@ def write_results(out: Path, results: dict) -> None:
         for seed, g in table["grid"]["grid"].items():
             taught = g.get("pilot_taught_capabilities")   # absent from pilots of earlier code
             narrower = "not recorded" if taught is None else (
-                f"{sum(set(t) != set(m) for t, m in zip(taught, g['mixes'], strict=True))} of {len(g['mixes'])}")
+                f"{sum(map(_narrower, taught, g['mixes']))} of {len(g['mixes'])}")
             lines.append(f"| {seed} | {g['mixes'][g['best']]} | {sum(g['pilot_spent_tokens']):,} | "
                          f"{g['final_total_tokens']:,} | {narrower} |")
     from read_ray.experiments.report import write_compare_plots
