@@ -7,6 +7,9 @@
 # This deletes those folders only for runs whose arm is finished (arms/<run>.json, or for a grid pilot
 # arms/grid_seed<s>.pilots.json): a skipped arm never reads them, and every light file (records, plans,
 # batches, reports) stays. An unfinished run is left whole, so it still resumes from its last complete round.
+# A run made with `run.keep_round_students=1` (code after the Stage C code of record) removes its older round
+# students itself while it runs; this script is still what frees a finished arm's last student and the
+# initial one, and what frees the runs made on eda6464.
 set -euo pipefail
 for out in "$@"; do
   [ -d "$out/arms" ] || { echo "$out: no arms/ folder: not a compare output" >&2; exit 2; }

@@ -133,6 +133,9 @@ def value_problems(cfg: ReadConfig) -> list[str]:
     _check(p, 0 <= cfg.run.seed <= MAX_SEED,
            f"run.seed: must be in [0, 2**32 - 1] (numpy, torch and the teacher's decoding seeds derive from it), "
            f"got {cfg.run.seed}")
+    _check(p, cfg.run.keep_round_students >= 0,
+           f"run.keep_round_students: give how many of the last rounds keep their student checkpoint (0 = every "
+           f"round's), got {cfg.run.keep_round_students}")
     _check(p, cfg.teacher.keep_warm or not cfg.run.pipeline,
            "run.pipeline: needs teacher.keep_warm=true (a pipelined round generates while the previous one "
            "trains, so the engine cannot be rebuilt between rounds)")

@@ -68,6 +68,10 @@ class RunConfig:
     pipeline: bool = False
     """Generate round t+1's supervision while round t trains and is probed. The bandit then picks w_{t+1}
     before R_t is known (feedback delayed one round) and the ledger reserves the running round's caps."""
+    keep_round_students: int = 0
+    """Round student checkpoints kept on disk: after each round commits, every complete round but the last N
+    loses its `student/` (the rest of the round stays); 0 keeps every round's. One checkpoint per round adds
+    up (an 8B student in bf16 is 16 GB); N >= 2 still lets the last round be deleted and redone."""
 
 
 @dataclass(frozen=True)

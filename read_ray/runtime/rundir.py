@@ -6,6 +6,7 @@
       metrics.jsonl                append-only: per complete round, its train micro-steps, then the round
                                    (read_ray.runtime.tracking.metric_lines; other tracking backends mirror it)
       rounds/round_0003/  plan.json batch.jsonl report.json record.json state.json bandit.pt student/ MANIFEST.json
+                                   (student/ only in the last `run.keep_round_students` rounds when that is > 0)
       report.md  plots/*.png
 
 A round is built in `round_0003.partial/` and renamed into place after its MANIFEST.json is written, so a
@@ -37,7 +38,7 @@ from read_ray.runtime.tracking import metric_lines
 
 # keys a resumed run may change without --force (they do not change what the run computes): the run's
 # location may change too, so a run directory can be moved or renamed and resumed
-_MAY_DIFFER = ("logging", "compare", "run.runs_dir:", "run.name:")
+_MAY_DIFFER = ("logging", "compare", "run.runs_dir:", "run.name:", "run.keep_round_students:")
 _ROUND_TAIL = re.compile(r"round_[0-9]{4}")
 
 
@@ -144,11 +145,12 @@ def check_report_dir(path: str | Path) -> Path:
 
 
 class RunDirectory:
-    def __init__(self, root: Path, capabilities: tuple[str, ...] = ()):
+    def __init__(self, root: Path, capabilities: tuple[str, ...] = (), keep_round_students: int = 0):
         self.root = root
         self.rounds_dir = root / "rounds"
         self.capabilities = capabilities      # names the per-capability metrics
         self.train_steps = 0                  # student micro-steps in the complete rounds (metrics step axis)
+        self.keep_round_students = keep_round_students    # run.keep_round_students (0 = every round's)
 
     @classmethod
     def open(cls, cfg: ReadConfig, *, force: bool = False) -> RunDirectory:
@@ -159,7 +161,7 @@ class RunDirectory:
         continues); so does a directory with rounds but no config.yaml (`check_reopen`).
         """
         root = check_reopen(cfg, force=force)
-        run = cls(root, cfg.capabilities.names)
+        run = cls(root, cfg.capabilities.names, cfg.run.keep_round_students)
         config_path = root / "config.yaml"
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -169,6 +171,7 @@ class RunDirectory:
                              f"can write: run.runs_dir=PATH") from None
         atomic_write(config_path, to_yaml(cfg))
         run.discard_partial_rounds()
+        run.remove_old_students()           # a run stopped between a commit and its removal, or newly given the key
         run.rebuild_logs()
         return run
 
@@ -207,8 +210,11 @@ class RunDirectory:
         if state.checkpoint:
             state = dataclasses.replace(state, checkpoint=self.resolve(state.checkpoint))
         if state.checkpoint and not (Path(state.checkpoint) / "config.json").is_file():
-            raise ValueError(f"{path}: the student checkpoint {state.checkpoint} is missing; delete {path.parent} "
-                             f"to redo that round")
+            fix = f"delete {path.parent} to redo that round"
+            if json.loads((path.parent / "MANIFEST.json").read_text()).get("student_removed"):
+                fix = (f"run.keep_round_students removed it; delete {path.parent} and every earlier round without "
+                       f"a student/ folder to redo them")
+            raise ValueError(f"{path}: the student checkpoint {state.checkpoint} is missing; {fix}")
         return state
 
     def relative(self, path: str) -> str:
@@ -287,7 +293,28 @@ class RunDirectory:
         self._append("ledger.jsonl", {"round": index, **record["ledger"]})
         self._append("metrics.jsonl", *metric_lines(record, self.capabilities, self.train_steps))
         self.train_steps += len(record.get("train_step_losses", ()))
+        self.remove_old_students()
         return final
+
+    def remove_old_students(self) -> list[Path]:
+        """With `keep_round_students` N > 0, remove the `student/` checkpoint of every complete round but the
+        last N; returns the removed folders. The round's MANIFEST.json is rewritten without the student's files
+        (and `"student_removed": true`) before the folder goes, so every round still verifies and a removal cut
+        short is finished by the next call."""
+        if self.keep_round_students <= 0:
+            return []
+        removed = []
+        for index in self.complete_rounds()[:-self.keep_round_students]:
+            folder = self.round_dir(index)
+            if not (folder / "student").exists():
+                continue
+            manifest = json.loads((folder / "MANIFEST.json").read_text())
+            manifest["files"] = {name: digest for name, digest in manifest["files"].items()
+                                 if not name.startswith("student/")}
+            atomic_write(folder / "MANIFEST.json", json.dumps({**manifest, "student_removed": True}, indent=1))
+            shutil.rmtree(folder / "student")
+            removed.append(folder / "student")
+        return removed
 
     # ------------------------------------------------------------------ logs
 

@@ -110,6 +110,8 @@ CASES = [
      ["teacher.max_ongoing_requests (8) must be >= teacher.max_batch_size (32)", "Serve caps batches at 5"]),
     ("http_port_out_of_range", lambda t: ["teacher.http_port=70000"], ["teacher.http_port: not a port (1..65535): 70000"]),
     ("run_name_with_slash", lambda t: ["run.name=../escape"], ["run.name: give a non-empty name without '/'"]),
+    ("keep_round_students_negative", lambda t: ["run.keep_round_students=-1"],
+     ["run.keep_round_students: give how many of the last rounds keep their student checkpoint", "got -1"]),
     # files that are not a config
     ("duplicate_section_in_yaml",
      lambda t: ["--config", _write(t, "dup.yaml", "budget:\n  total_tokens: 9000\ntask:\n  name: mbpp\nbudget:\n  num_rounds: 2\n")],

@@ -28,7 +28,7 @@ import psutil
 import pytest
 import torch
 
-from read_ray.config import to_yaml
+from read_ray.config import replace, to_yaml
 from read_ray.runtime.controller import run_distillation
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -245,14 +245,14 @@ def assert_plain_quiet_console(text: str) -> None:
     assert not re.search(r"\(raylet\)|graceful_shutdown|listen_for_change| INFO ", resumed), resumed[-3000:]
 
 
-def driver_kill_and_resume(shared, tmp_path, name: str):
-    """`read-ray run` (the shared run's config) on a copy of `shared` cut back to round 0, SIGKILLed while
-    round 1 trains, then `read-ray run` again on the same directory."""
+def driver_kill_and_resume(shared, tmp_path, name: str, **run):
+    """`read-ray run` (the shared run's config, its `run` section updated with `run`) on a copy of `shared` cut
+    back to round 0, SIGKILLed while round 1 trains, then `read-ray run` again on the same directory."""
     from read_ray.runtime.rundir import RunDirectory
 
     shared.copy(tmp_path, name, rounds=1)
     config = tmp_path / f"{name}.yaml"
-    config.write_text(to_yaml(shared.cfg))
+    config.write_text(to_yaml(replace(shared.cfg, run=run)))
     ray_tmp = tempfile.mkdtemp(prefix="rr")        # short: Ray's socket paths must fit in 107 bytes
     killed_log, resumed_log = tmp_path / f"{name}.killed.log", tmp_path / f"{name}.resumed.log"
     try:
@@ -285,8 +285,13 @@ def test_driver_sigkilled_mid_round_resumes_exactly(tiny_run, tmp_path):
 def test_pipelined_driver_sigkilled_mid_round_resumes_exactly(piped_run, tmp_path):
     """The same with run.pipeline: round 1 was picked and saved with round 0 (next_choice.json, made by
     the shared pipelined run), and the run killed in round 1 and resumed uses that pick: round 1's
-    allocation, charges and outcomes are the uninterrupted run's."""
-    run = driver_kill_and_resume(piped_run, tmp_path, "piped")
+    allocation, charges and outcomes are the uninterrupted run's. Both invocations keep only the last
+    round's student (run.keep_round_students=1, a key a resumed run may change): round 0's survives the kill
+    (round 1 redoes its fit from it) and goes once round 1 commits; round 0 keeps every other file."""
+    run = driver_kill_and_resume(piped_run, tmp_path, "piped", keep_round_students=1)
     assert (run.round_dir(0) / "next_choice.json").read_text() == \
         (piped_run.run.round_dir(0) / "next_choice.json").read_text()
     assert_same_run(run, piped_run.run)
+    assert not (run.round_dir(0) / "student").exists() and (run.round_dir(1) / "student" / "config.json").is_file()
+    run.verify_round(0)
+    assert run.latest_state().checkpoint == str(run.round_dir(1) / "student")

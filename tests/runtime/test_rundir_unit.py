@@ -18,8 +18,9 @@ from read_ray.runtime.rundir import RunDirectory, check_report_dir
 from tests.records import round_record
 
 
-def _cfg(runs_dir, name="r", **sections):
-    return replace(load_config("tiny"), run={"name": name, "runs_dir": str(runs_dir)}, **sections)
+def _cfg(runs_dir, name="r", keep_round_students=0, **sections):
+    return replace(load_config("tiny"), run={"name": name, "runs_dir": str(runs_dir),
+                                             "keep_round_students": keep_round_students}, **sections)
 
 
 def commit_rounds(run: RunDirectory, cfg, count: int, *, absolute_state: bool = False) -> None:
@@ -93,6 +94,41 @@ def test_a_run_whose_checkpoint_is_really_gone_says_so(tmp_path):
     (run.round_dir(0) / "MANIFEST.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match=r"the student checkpoint .*round_0000/student is missing; delete"):
         run.latest_state()
+
+
+def test_old_round_students_are_removed_and_every_round_still_verifies(tmp_path):
+    """run.keep_round_students=2: after each commit only the last two rounds keep student/; the others keep
+    every other file and a manifest that lists only what is there, so they still verify."""
+    cfg = _cfg(tmp_path, keep_round_students=2)
+    run = RunDirectory.open(cfg)
+    commit_rounds(run, cfg, 4)
+    assert [(run.round_dir(i) / "student").exists() for i in range(4)] == [False, False, True, True]
+    for index in range(4):
+        run.verify_round(index)
+        assert (run.round_dir(index) / "state.json").is_file() and (run.round_dir(index) / "record.json").is_file()
+    manifests = [json.loads((run.round_dir(i) / "MANIFEST.json").read_text()) for i in range(4)]
+    assert [m.get("student_removed", False) for m in manifests] == [True, True, False, False]
+    assert not any(name.startswith("student/") for name in manifests[0]["files"])
+    assert "student/config.json" in manifests[3]["files"]
+    assert run.latest_state().checkpoint == str(run.round_dir(3) / "student")
+
+    shutil.rmtree(run.round_dir(3))              # the last round deleted to redo it: round 2's student is there
+    assert run.latest_state().rounds_done == 3
+    shutil.rmtree(run.round_dir(2))              # one more: round 1's student was removed, and the error says so
+    with pytest.raises(ValueError, match=r"run.keep_round_students removed it; delete .*round_0001 and every "
+                                         r"earlier round without a student/ folder"):
+        run.latest_state()
+
+
+def test_every_round_keeps_its_student_by_default_and_a_reopen_with_the_key_removes_them(tmp_path):
+    cfg = _cfg(tmp_path)
+    run = RunDirectory.open(cfg)
+    commit_rounds(run, cfg, 3)
+    assert all((run.round_dir(i) / "student").is_dir() for i in range(3))
+    # a finished run given the key (no --force: it changes nothing the run computes) keeps only the last one
+    reopened = RunDirectory.open(_cfg(tmp_path, keep_round_students=1))
+    assert [(reopened.round_dir(i) / "student").exists() for i in range(3)] == [False, False, True]
+    assert reopened.latest_state().rounds_done == 3
 
 
 def test_a_run_with_rounds_but_no_config_is_refused(tmp_path):
