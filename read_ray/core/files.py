@@ -17,7 +17,7 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
     """Write ``data`` (text as UTF-8) to ``path``: readers see the old file or the whole new one, never part.
 
     The data go to a uniquely named temporary sibling (so concurrent writers never share one), are fsynced,
-    and the sibling is renamed over ``path`` (mode 0644). Missing parent folders are created. On any failure
+    and the sibling is renamed over ``path`` (mode 0644), the folder fsynced after the rename. Missing parent folders are created. On any failure
     the temporary file is removed and the old file is left as it was; an ``OSError`` (a full disk, a
     read-only folder) is raised again naming the path and what to do.
     """
@@ -33,6 +33,7 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+        _fsync_folder(path.parent)              # the rename itself survives a power loss
     except BaseException as exc:
         if tmp is not None:
             with contextlib.suppress(OSError):
@@ -41,3 +42,13 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
             raise OSError(f"could not write {path}: {exc.strerror or exc}; free disk space and run again "
                           "(the run resumes from its last complete round)") from exc
         raise
+
+
+def _fsync_folder(folder: Path) -> None:
+    """fsync a folder's entry list (where the platform allows opening a folder; a no-op elsewhere)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

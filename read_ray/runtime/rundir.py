@@ -203,19 +203,40 @@ class RunDirectory:
             return None
         self.verify_round(done[-1])
         path = self.round_dir(done[-1]) / "state.json"
+        if self._student_removed(done[-1]):      # authoritative, even where a removal cut short left files behind
+            raise ValueError(f"{path.parent}: run.keep_round_students removed this round's student checkpoint (the "
+                             f"later rounds were deleted); {self._redo(done[-1] + 1)}")
         try:
             state = RoundState.from_dict(json.loads(path.read_text()))
         except (OSError, ValueError, KeyError) as exc:
-            raise ValueError(f"{path} is missing or corrupt ({exc}); delete {path.parent} to redo that round") from None
+            raise ValueError(f"{path} is missing or corrupt ({exc}); {self._redo(done[-1])}") from None
         if state.checkpoint:
             state = dataclasses.replace(state, checkpoint=self.resolve(state.checkpoint))
         if state.checkpoint and not (Path(state.checkpoint) / "config.json").is_file():
-            fix = f"delete {path.parent} to redo that round"
-            if json.loads((path.parent / "MANIFEST.json").read_text()).get("student_removed"):
-                fix = (f"run.keep_round_students removed it; delete {path.parent} and every earlier round without "
-                       f"a student/ folder to redo them")
-            raise ValueError(f"{path}: the student checkpoint {state.checkpoint} is missing; {fix}")
+            raise ValueError(f"{path}: the student checkpoint {state.checkpoint} is missing; {self._redo(done[-1])}")
         return state
+
+    def _student_removed(self, index: int) -> bool:
+        """Whether run.keep_round_students removed round `index`'s student (its manifest says so)."""
+        try:
+            return bool(json.loads((self.round_dir(index) / "MANIFEST.json").read_text()).get("student_removed"))
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    def _redo(self, index: int) -> str:
+        """What to delete to redo round `index`: the round, and when the round before it lost its student to
+        run.keep_round_students (so `index` cannot be redone from it), the earlier rounds back to one that kept
+        its student (or round 0, which starts from the initial student)."""
+        done = [i for i in self.complete_rounds() if i < index]
+        removed = []
+        while done and self._student_removed(done[-1]):
+            removed.append(done.pop())
+        if not removed:
+            return f"delete {self.round_dir(index)} to redo that round"
+        gone = [self.round_dir(i).name for i in sorted(removed)]
+        delete = gone + ([self.round_dir(index).name] if self.round_dir(index).exists() else [])
+        return (f"run.keep_round_students removed the student of {', '.join(gone)}, so delete "
+                f"{', '.join(delete)} (in {self.rounds_dir}) to redo them")
 
     def relative(self, path: str) -> str:
         """`path` relative to the run directory when it lies inside it (stored so), else unchanged."""
@@ -247,7 +268,7 @@ class RunDirectory:
         """Raise ValueError naming the first file of a complete round that is missing or differs from its
         MANIFEST.json sha256 (a corrupt checkpoint); the fix is to delete the round folder and redo it."""
         folder = self.round_dir(index)
-        redo = f"delete {folder} to redo that round"
+        redo = self._redo(index)
         try:
             files = json.loads((folder / "MANIFEST.json").read_text())["files"]
         except (OSError, ValueError, KeyError) as exc:
@@ -298,21 +319,25 @@ class RunDirectory:
 
     def remove_old_students(self) -> list[Path]:
         """With `keep_round_students` N > 0, remove the `student/` checkpoint of every complete round but the
-        last N; returns the removed folders. The round's MANIFEST.json is rewritten without the student's files
-        (and `"student_removed": true`) before the folder goes, so every round still verifies and a removal cut
-        short is finished by the next call."""
-        if self.keep_round_students <= 0:
-            return []
+        last N; returns the folders it removed from. The round's MANIFEST.json is rewritten without the
+        student's files (and with `"student_removed": true`) before the folder goes, so every round still
+        verifies; the flag is what counts from then on, so whatever a removal cut short or failed to delete (a
+        busy file on NFS) is deleted by the next call, whatever N is then, and is never loaded."""
+        done = self.complete_rounds()
+        old = set(done[:-self.keep_round_students]) if self.keep_round_students > 0 else set()
         removed = []
-        for index in self.complete_rounds()[:-self.keep_round_students]:
+        for index in done:
             folder = self.round_dir(index)
             if not (folder / "student").exists():
                 continue
-            manifest = json.loads((folder / "MANIFEST.json").read_text())
-            manifest["files"] = {name: digest for name, digest in manifest["files"].items()
-                                 if not name.startswith("student/")}
-            atomic_write(folder / "MANIFEST.json", json.dumps({**manifest, "student_removed": True}, indent=1))
-            shutil.rmtree(folder / "student")
+            if not self._student_removed(index):
+                if index not in old:
+                    continue
+                manifest = json.loads((folder / "MANIFEST.json").read_text())
+                manifest["files"] = {name: digest for name, digest in manifest["files"].items()
+                                     if not name.startswith("student/")}
+                atomic_write(folder / "MANIFEST.json", json.dumps({**manifest, "student_removed": True}, indent=1))
+            shutil.rmtree(folder / "student", ignore_errors=True)     # what is left is retried by the next call
             removed.append(folder / "student")
         return removed
 

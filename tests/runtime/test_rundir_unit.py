@@ -115,8 +115,46 @@ def test_old_round_students_are_removed_and_every_round_still_verifies(tmp_path)
     shutil.rmtree(run.round_dir(3))              # the last round deleted to redo it: round 2's student is there
     assert run.latest_state().rounds_done == 3
     shutil.rmtree(run.round_dir(2))              # one more: round 1's student was removed, and the error says so
-    with pytest.raises(ValueError, match=r"run.keep_round_students removed it; delete .*round_0001 and every "
-                                         r"earlier round without a student/ folder"):
+    with pytest.raises(ValueError, match=r"round_0001: run.keep_round_students removed this round's student "
+                                         r"checkpoint .*removed the student of round_0000, round_0001, so delete "
+                                         r"round_0000, round_0001 \(in .*rounds\) to redo them"):
+        run.latest_state()
+
+
+def test_a_student_removal_cut_short_is_finished_and_never_loaded(tmp_path):
+    """Killed after round 0's manifest was rewritten but before its student/ was gone: the flag in the manifest
+    counts, so the leftover folder is not loaded even when round 0 is the last round again, and the next call
+    deletes it whatever run.keep_round_students is then."""
+    cfg = _cfg(tmp_path, keep_round_students=1)
+    run = RunDirectory.open(cfg)
+    commit_rounds(run, cfg, 1)
+    keep = shutil.copytree(run.round_dir(0) / "student", tmp_path / "kept")
+    partial = run.begin_round(1)                                      # round 1 commits: round 0's student goes
+    (partial / "student").mkdir()
+    (partial / "student" / "config.json").write_text("{}")
+    state = RoundState(rounds_done=2, ledger=Ledger(cfg.budget.total_tokens),
+                       profile=(0.0,) * len(cfg.capabilities.names),
+                       checkpoint=str(run.round_dir(1) / "student"))
+    record = round_record(1, cfg.capabilities.names)
+    run.commit_round(1, partial, {"state.json": state.to_dict(), "record.json": record}, record)
+    shutil.copytree(keep, run.round_dir(0) / "student")              # as if the removal had stopped half-way
+    shutil.rmtree(run.round_dir(1))                                   # and then round 1 was deleted to redo it
+    with pytest.raises(ValueError, match=r"run.keep_round_students removed this round's student checkpoint"):
+        run.latest_state()
+    assert RunDirectory.open(_cfg(tmp_path)).remove_old_students() == []     # reopened with 0: open finished it
+    assert not (run.round_dir(0) / "student").exists()
+
+
+def test_a_corrupt_last_round_names_the_rounds_that_lost_their_student(tmp_path):
+    """keep_round_students=1: the last round cannot be redone from the round before it (its student is gone),
+    so a corrupt last round's message names the rounds to delete."""
+    cfg = _cfg(tmp_path, keep_round_students=1)
+    run = RunDirectory.open(cfg)
+    commit_rounds(run, cfg, 3)
+    (run.round_dir(2) / "state.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"state.json does not match its MANIFEST.json checksum \(corrupt\); "
+                                         r"run.keep_round_students removed the student of round_0000, round_0001, "
+                                         r"so delete round_0000, round_0001, round_0002"):
         run.latest_state()
 
 
