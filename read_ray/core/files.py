@@ -17,9 +17,9 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
     """Write ``data`` (text as UTF-8) to ``path``: readers see the old file or the whole new one, never part.
 
     The data go to a uniquely named temporary sibling (so concurrent writers never share one), are fsynced,
-    and the sibling is renamed over ``path`` (mode 0644), the folder fsynced after the rename. Missing parent folders are created. On any failure
-    the temporary file is removed and the old file is left as it was; an ``OSError`` (a full disk, a
-    read-only folder) is raised again naming the path and what to do.
+    and the sibling is renamed over ``path`` (mode 0644), the folder fsynced after the rename. Missing parent
+    folders are created. On any failure the temporary file is removed and the old file is left as it was; an
+    ``OSError`` (a full disk, a read-only folder) is raised again naming the path and what to do.
     """
     path = Path(path)
     blob = data.encode("utf-8") if isinstance(data, str) else bytes(data)

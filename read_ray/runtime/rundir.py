@@ -268,17 +268,16 @@ class RunDirectory:
         """Raise ValueError naming the first file of a complete round that is missing or differs from its
         MANIFEST.json sha256 (a corrupt checkpoint); the fix is to delete the round folder and redo it."""
         folder = self.round_dir(index)
-        redo = self._redo(index)
         try:
             files = json.loads((folder / "MANIFEST.json").read_text())["files"]
         except (OSError, ValueError, KeyError) as exc:
-            raise ValueError(f"{folder / 'MANIFEST.json'} is corrupt ({exc}); {redo}") from None
+            raise ValueError(f"{folder / 'MANIFEST.json'} is corrupt ({exc}); {self._redo(index)}") from None
         for name, digest in files.items():
             path = folder / name
             if not path.is_file():
-                raise ValueError(f"{path} is missing (listed in MANIFEST.json); {redo}")
+                raise ValueError(f"{path} is missing (listed in MANIFEST.json); {self._redo(index)}")
             if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-                raise ValueError(f"{path} does not match its MANIFEST.json checksum (corrupt); {redo}")
+                raise ValueError(f"{path} does not match its MANIFEST.json checksum (corrupt); {self._redo(index)}")
 
     def next_choice(self, rounds_done: int):
         """(context, plan) that a pipelined run chose for round `rounds_done` before it stopped, else None."""
