@@ -24,12 +24,16 @@ from read_ray.runtime.cluster import LOCAL_ENV, free_ports
 REPO = Path(__file__).resolve().parents[2]
 
 
+class HeadExited(RuntimeError):
+    """`ray start --head` ended before its job server answered (e.g. a chosen port was taken meanwhile)."""
+
 
 def wait_for_job_agent(url: str, head: subprocess.Popen, timeout_s: float = 180) -> None:
     """The dashboard answers before the node's job agent registers; wait until jobs can be listed."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        assert head.poll() is None, "ray start --head exited early: " + head.stderr.read()[-2000:]
+        if head.poll() is not None:
+            raise HeadExited("ray start --head exited early: " + head.stderr.read()[-2000:])
         try:
             with urllib.request.urlopen(f"{url}/api/jobs/", timeout=5) as response:
                 if response.status == 200:
@@ -38,6 +42,36 @@ def wait_for_job_agent(url: str, head: subprocess.Popen, timeout_s: float = 180)
             pass
         time.sleep(2)
     raise TimeoutError(f"no Ray job server at {url} after {timeout_s:.0f} s")
+
+
+def start_head(bin_dir: Path, env: dict[str, str], temp_dir: str, attempts: int = 3) -> tuple[subprocess.Popen, str]:
+    """A foreground `ray start --head` on ports of its own, and its dashboard URL once jobs can be submitted.
+    The ports are free when chosen but released before Ray binds them, so another process can take one in
+    between: then the head exits, and it is started again on fresh ports."""
+    flags = ("port", "dashboard-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+             "metrics-export-port", "runtime-env-agent-port", "ray-client-server-port", "node-manager-port",
+             "object-manager-port")
+    for attempt in range(1, attempts + 1):
+        # every fixed default port of its own (another Ray on this machine may hold the defaults), all distinct
+        ports = dict(zip(flags, free_ports(len(flags)), strict=True))
+        url = f"http://127.0.0.1:{ports['dashboard-port']}"
+        head = subprocess.Popen(
+            [str(bin_dir / "ray"), "start", "--head", "--block", "--num-cpus=2",
+             "--include-dashboard=true", "--dashboard-host=127.0.0.1",
+             f"--temp-dir={temp_dir}", f"--object-store-memory={512 * 2**20}", "--disable-usage-stats",
+             *(f"--{flag}={port}" for flag, port in ports.items())],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for_job_agent(url, head)
+            return head, url
+        except HeadExited:
+            end_head(head, temp_dir)
+            if attempt == attempts:
+                raise
+        except BaseException:
+            end_head(head, temp_dir)
+            raise
+    raise AssertionError("unreachable")
 
 
 def end_head(head: subprocess.Popen, temp_dir: str) -> None:
@@ -68,21 +102,8 @@ def test_ray_job_submit_runs_tiny(tiny_run, tmp_path):
     env = {**os.environ, **LOCAL_ENV, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("RAY_ADDRESS", None)
     temp_dir = tempfile.mkdtemp(prefix="rrjob", dir="/tmp")     # short: Ray's socket paths have a length limit
-    flags = ("port", "dashboard-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-             "metrics-export-port", "runtime-env-agent-port", "ray-client-server-port", "node-manager-port",
-             "object-manager-port")
-    # every fixed default port of its own (another Ray on this machine may hold the defaults), all distinct
-    ports = dict(zip(flags, free_ports(len(flags)), strict=True))
-    dashboard_port = ports["dashboard-port"]
-    url = f"http://127.0.0.1:{dashboard_port}"
-    head = subprocess.Popen(
-        [str(bin_dir / "ray"), "start", "--head", "--block", "--num-cpus=2",
-         "--include-dashboard=true", "--dashboard-host=127.0.0.1",
-         f"--temp-dir={temp_dir}", f"--object-store-memory={512 * 2**20}", "--disable-usage-stats",
-         *(f"--{flag}={port}" for flag, port in ports.items())],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    head, url = start_head(bin_dir, env, temp_dir)
     try:
-        wait_for_job_agent(url, head)
         runs_dir = tmp_path / "runs"
         tiny_run.copy(runs_dir, "job", rounds=1)            # the job resumes it and runs round 1
         config = tmp_path / "job.yaml"
