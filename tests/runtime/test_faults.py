@@ -7,7 +7,8 @@ SIGKILLs it; PIDs come from the GCS actor table (`ray._private.state.actors`, wh
 the test cluster runs without one). Every faulted run is compared with the shared run it was copied from
 (same config and seed): what the run charges and records must not change. The driver is killed in a
 subprocess with its own local Ray (own RAY_TMPDIR) and resumed by `read-ray run` on the same run
-directory. docs/RELIABILITY.md lists these tests as its fault rows.
+directory. One test faults a 2-worker fit outside a run (the shared runs train on one worker), against an
+uninterrupted fit of the same samples. docs/RELIABILITY.md lists these tests as its fault rows.
 """
 
 from __future__ import annotations
@@ -194,6 +195,68 @@ def test_train_worker_and_probe_actor_killed_in_one_round(tiny_run, tmp_path):
     report = json.loads((run.round_dir(1) / "report.json").read_text())
     assert report == json.loads((tiny_run.run.round_dir(1) / "report.json").read_text())
     assert_same_run(run, tiny_run.run)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_train_worker_killed_while_its_peer_lives_on(ray_cluster, tiny_dir, tmp_path):
+    """A 2-worker fit (gloo, ZeRO-1) loses one worker mid-loop while the other is inside its collectives:
+    Ray Train ends the whole group and starts a new one from the same start checkpoint, and the fit returns
+    what an uninterrupted fit of the same samples and seed returns (tokens, steps, loss, weights)."""
+    import ray
+
+    from read_ray.config import ResourcesConfig, TrainConfig
+    from read_ray.model.loading import load_causal_lm, load_tokenizer
+    from read_ray.model.training import make_sample
+    from read_ray.runtime.console import ProgressBoard
+    from read_ray.runtime.student import fit_student
+
+    tok = load_tokenizer(tiny_dir)
+    samples = [make_sample(tok, f"What is {i} + {i + 1}?", f"{2 * i + 1}", ("math", "code")[i % 2])
+               for i in range(160)]
+    train = TrainConfig(micro_batch_size=1, grad_accum_steps=2, lr=1e-3, max_failures=1)
+    resources = ResourcesConfig(train_workers=2, train_cpus_per_worker=0.5)
+    cap = sum(s.num_tokens for s in samples)
+
+    def fit(name: str, progress=None):
+        return fit_student(samples, init_dir=tiny_dir, training_cap_tokens=cap, train=train, resources=resources,
+                           storage_dir=str(tmp_path / "train"), name=name, seed=3, progress=progress)
+
+    reference = fit("reference")
+    board = ray.remote(num_cpus=0)(ProgressBoard).remote()
+    before = actor_ids("RayTrainWorker")
+    killed: list[tuple[int, str]] = []
+    errors: list[BaseException] = []
+
+    def kill_one_worker_mid_loop():
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                posted = ray.get(board.read.remote("fit"))
+                group = [w for w in alive("RayTrainWorker") if w["ActorID"] not in before]
+                if posted and posted[0] < posted[1] and len(group) == 2:   # rank 0 is in the loop, not done
+                    victim = max(group, key=lambda w: w["Pid"])
+                    os.kill(victim["Pid"], signal.SIGKILL)
+                    killed.append((victim["Pid"], victim["ActorID"]))
+                    return
+                time.sleep(0.05)
+        except BaseException as exc:   # noqa: BLE001 - reported by the test thread below
+            errors.append(exc)
+
+    killer = threading.Thread(target=kill_one_worker_mid_loop, daemon=True)
+    killer.start()
+    faulted = fit("faulted", progress=(board, "fit"))
+    killer.join(timeout=5)
+    assert not errors, errors
+    assert killed, "the fit finished before a worker could be killed mid-loop"
+    assert {a["ActorID"]: a for a in actor_table()}[killed[0][1]]["State"] == "DEAD"
+    started = actor_ids("RayTrainWorker") - before
+    assert len(started) == 4, f"expected the faulted fit's group of 2 and 1 restarted group of 2, saw {len(started)}"
+    assert faulted.tokens_by_capability == reference.tokens_by_capability
+    assert faulted.steps == reference.steps and faulted.loss == reference.loss
+    want, got = load_causal_lm(reference.checkpoint_dir), load_causal_lm(faulted.checkpoint_dir)
+    assert all(torch.equal(p, q) for p, q in zip(want.parameters(), got.parameters(), strict=True)), \
+        "the restarted group's student differs from the uninterrupted fit's"
 
 
 def read_ray_run(config: Path, runs_dir: Path, name: str, ray_tmp: str, log: Path) -> subprocess.Popen:
