@@ -49,14 +49,13 @@ def actor_ids(class_prefix: str) -> set[str]:
     return {a["ActorID"] for a in actor_table() if a["ActorClassName"].startswith(class_prefix)}
 
 
-class KillInRound1(threading.Thread):
-    """Once `run_root` holds a committed round 0, polls `find_target()` until it names a process
-    (pid, description), and SIGKILLs that PID: the fault lands in round 1 (the only round a copy cut back
-    to round 0 runs)."""
+class Killer(threading.Thread):
+    """Once `armed()` holds, polls `find_target()` until it names a process (pid, description), and SIGKILLs
+    that PID; `killed` is what it killed, `error` what the watcher raised (the test reports both)."""
 
-    def __init__(self, run_root: Path, find_target, timeout_s: float = 800):
+    def __init__(self, find_target, armed=lambda: True, timeout_s: float = 800):
         super().__init__(daemon=True)
-        self.run_root, self.find_target, self.timeout_s = run_root, find_target, timeout_s
+        self.find_target, self.armed, self.timeout_s = find_target, armed, timeout_s
         self.killed: tuple[int, str] | None = None
         self.error: BaseException | None = None
 
@@ -64,7 +63,7 @@ class KillInRound1(threading.Thread):
         deadline = time.monotonic() + self.timeout_s
         try:
             while time.monotonic() < deadline and self.killed is None:
-                if (self.run_root / "rounds" / "round_0000").is_dir():
+                if self.armed():
                     target = self.find_target()
                     if target:
                         os.kill(target[0], signal.SIGKILL)
@@ -78,7 +77,8 @@ def run_with_kills(shared, runs_dir: Path, name: str, *find_targets, **sections)
     """Round 1 of a copy of `shared` cut back to round 0 (with `sections` replaced), with one process killed
     per watcher (`find_targets`, each watched by its own thread); returns the run and what each killed."""
     shared.copy(runs_dir, name, rounds=1)
-    killers = [KillInRound1(runs_dir / name, find) for find in find_targets]
+    round_0_committed = (runs_dir / name / "rounds" / "round_0000").is_dir   # the fault lands in round 1
+    killers = [Killer(find, armed=round_0_committed) for find in find_targets]
     for killer in killers:
         killer.start()
     run = run_distillation(shared.config(runs_dir, name, **sections), force=bool(sections))
@@ -225,31 +225,22 @@ def test_train_worker_killed_while_its_peer_lives_on(ray_cluster, tiny_dir, tmp_
     reference = fit("reference")
     board = ray.remote(num_cpus=0)(ProgressBoard).remote()
     before = actor_ids("RayTrainWorker")
-    killed: list[tuple[int, str]] = []
-    errors: list[BaseException] = []
 
-    def kill_one_worker_mid_loop():
-        try:
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                posted = ray.get(board.read.remote("fit"))
-                group = [w for w in alive("RayTrainWorker") if w["ActorID"] not in before]
-                if posted and posted[0] < posted[1] and len(group) == 2:   # rank 0 is in the loop, not done
-                    victim = max(group, key=lambda w: w["Pid"])
-                    os.kill(victim["Pid"], signal.SIGKILL)
-                    killed.append((victim["Pid"], victim["ActorID"]))
-                    return
-                time.sleep(0.05)
-        except BaseException as exc:   # noqa: BLE001 - reported by the test thread below
-            errors.append(exc)
+    def worker_mid_loop():
+        posted = ray.get(board.read.remote("fit"))
+        group = [w for w in alive("RayTrainWorker") if w["ActorID"] not in before]
+        if posted and posted[0] < posted[1] and len(group) == 2:   # rank 0 is in the loop, not done
+            victim = max(group, key=lambda w: w["Pid"])
+            return victim["Pid"], victim["ActorID"]
+        return None
 
-    killer = threading.Thread(target=kill_one_worker_mid_loop, daemon=True)
+    killer = Killer(worker_mid_loop, timeout_s=300)
     killer.start()
     faulted = fit("faulted", progress=(board, "fit"))
     killer.join(timeout=5)
-    assert not errors, errors
-    assert killed, "the fit finished before a worker could be killed mid-loop"
-    assert {a["ActorID"]: a for a in actor_table()}[killed[0][1]]["State"] == "DEAD"
+    assert killer.error is None, killer.error
+    assert killer.killed, "the fit finished before a worker could be killed mid-loop"
+    assert {a["ActorID"]: a for a in actor_table()}[killer.killed[1]]["State"] == "DEAD"
     started = actor_ids("RayTrainWorker") - before
     assert len(started) == 4, f"expected the faulted fit's group of 2 and 1 restarted group of 2, saw {len(started)}"
     assert faulted.tokens_by_capability == reference.tokens_by_capability
